@@ -1,0 +1,1 @@
+"""Evaluation: probes, action anticipation, planning benchmarks and the simulated envs."""

@@ -1,0 +1,1 @@
+"""Simulated environments (Fetch arm, PushT) as GoalEnv adapters, and clip collection."""

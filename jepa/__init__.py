@@ -1,0 +1,35 @@
+"""jepa: JEPA world models — video ViT encoders, masked latent prediction, action-conditioned
+predictors — as a library.
+
+Light to import: heavy sub-modules load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "VisionTransformer": "jepa.models.vit",
+    "build_vit": "jepa.models.vit",
+    "load_backbone": "jepa.hub",
+    "list_backbones": "jepa.hub",
+    "load_config": "jepa.config",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jepa.config import load_config
+    from jepa.hub import list_backbones, load_backbone
+    from jepa.models.vit import VisionTransformer, build_vit
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jepa' has no attribute {name!r}")
+
+
+__all__ = ["VisionTransformer", "__version__", "build_vit", "list_backbones", "load_backbone", "load_config"]

@@ -1,0 +1,45 @@
+"""The ``jepa`` command. Each sub-command lives in its own module and is imported only when used,
+so ``import jepa`` stays light and ``jepa --help`` is fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, function taking argv, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "features": ("jepa.features", "main", "embed video files with a frozen backbone"),
+    "pretrain": ("jepa.train.pretrain", "main", "masked latent prediction pretraining"),
+    "train-ac": ("jepa.train.ac", "main", "train the action-conditioned predictor"),
+    "collect": ("eval.envs.collect", "main", "collect robot clips in a simulated env"),
+    "plan": ("eval.planning", "main", "goal-image MPC episodes with a trained world model"),
+    "eval": ("eval.cli", "main", "evaluation: probes, action anticipation"),
+    "demo": ("eval.demo", "main", "the whole chain on the simulated arm, end to end"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jepa", description="JEPA world models: train, plan, evaluate.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, _, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser = _parser()
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")
+        parser.print_help()
+        return 0
+    module, func, _ = COMMANDS[argv[0]]
+    fn = getattr(importlib.import_module(module), func)
+    return int(fn(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Data: video and trajectory datasets, the one video transform, raw-DROID reading."""

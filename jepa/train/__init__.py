@@ -1,0 +1,1 @@
+"""Training: pretraining and action-conditioned loops and the infrastructure they share."""

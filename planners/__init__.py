@@ -1,0 +1,1 @@
+"""Planners: solvers over action sequences, objectives, the MPC loop and the env protocol."""
