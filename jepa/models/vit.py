@@ -94,6 +94,13 @@ class VisionTransformer(nn.Module):
         init_std: float = 0.02,
     ) -> None:
         super().__init__()
+        # Constructor arguments, saved with checkpoints so a file can rebuild its architecture.
+        self.arch = dict(
+            img_size=list(img_size) if not isinstance(img_size, int) else img_size, patch_size=patch_size,
+            num_frames=num_frames, tubelet_size=tubelet_size, in_chans=in_chans, embed_dim=embed_dim,
+            depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps,
+            pos_encoding=pos_encoding, uniform_power=uniform_power,
+        )
         if pos_encoding not in ("rope_tiled", "rope_standard", "sincos"):
             raise ValueError(f"unknown pos_encoding {pos_encoding!r}")
         self.img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
@@ -110,7 +117,7 @@ class VisionTransformer(nn.Module):
 
         self.patch_embed = PatchEmbed(patch_size, tubelet_size, in_chans, embed_dim, video=self.is_video)
         hidden = int(embed_dim * mlp_ratio)
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 0 else []
+        dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, hidden, qkv_bias, drop_rate, dpr[i], norm_eps) for i in range(depth)
         )

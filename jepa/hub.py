@@ -1,0 +1,226 @@
+"""Named backbones and ``load_backbone``: frozen encoders from local files, never downloaded.
+
+A name maps to an architecture and the file names it is published under. ``load_backbone(name)``
+looks for those files in ``$JEPA_HOME`` (default ``~/.cache/jepa``); when none is there it raises an
+error that says where to put which file. A path loads directly:
+
+- a folder with ``config.json`` (+ ``model.safetensors``): a Hugging Face ``VJEPA2Model``;
+- a ``.pt``/``.pth`` file: an official V-JEPA 2 checkpoint or one of this project's;
+- a ``.safetensors`` file: a weight-only export of this project (architecture in its metadata),
+  or any encoder state dict when a ``name`` gives the architecture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from jepa.checkpoints import (
+    FORMAT,
+    FORMAT_VERSION,
+    CheckpointError,
+    atomic_torch_save,
+    drop_stray_pos_embed,
+    hf_config_to_arch,
+    hf_encoder_to_native,
+    load_state_dict_strict,
+    official_part,
+    read_safetensors,
+    read_torch_file,
+    save_safetensors,
+)
+from jepa.models.vit import VIT_SIZES, VisionTransformer, build_vit
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A released backbone: architecture + where it is published (for the error message)."""
+
+    name: str
+    size: str
+    img_size: int
+    num_frames: int
+    filename: str
+    hf_repo: str
+    url: str
+
+    def build(self) -> VisionTransformer:
+        return build_vit(self.size, img_size=self.img_size, num_frames=self.num_frames, tubelet_size=2,
+                         patch_size=16, pos_encoding="rope_tiled")
+
+
+_BASE_URL = "https://dl.fbaipublicfiles.com/vjepa2"
+BACKBONES: dict[str, BackboneSpec] = {
+    s.name: s
+    for s in (
+        BackboneSpec("vjepa2-vitl-256", "large", 256, 64, "vitl.pt", "facebook/vjepa2-vitl-fpc64-256",
+                     f"{_BASE_URL}/vitl.pt"),
+        BackboneSpec("vjepa2-vith-256", "huge", 256, 64, "vith.pt", "facebook/vjepa2-vith-fpc64-256",
+                     f"{_BASE_URL}/vith.pt"),
+        BackboneSpec("vjepa2-vitg-256", "giant", 256, 64, "vitg.pt", "facebook/vjepa2-vitg-fpc64-256",
+                     f"{_BASE_URL}/vitg.pt"),
+        BackboneSpec("vjepa2-vitg-384", "giant", 384, 64, "vitg-384.pt", "facebook/vjepa2-vitg-fpc64-384",
+                     f"{_BASE_URL}/vitg-384.pt"),
+        BackboneSpec("vjepa2-ac-vitg", "giant", 256, 64, "vjepa2-ac-vitg.pt", "",
+                     f"{_BASE_URL}/vjepa2-ac-vitg.pt"),
+    )
+}
+
+
+def list_backbones() -> list[str]:
+    return sorted(BACKBONES)
+
+
+def jepa_home() -> Path:
+    """Folder searched for named weights: ``$JEPA_HOME`` or ``~/.cache/jepa``."""
+    return Path(os.environ.get("JEPA_HOME", Path.home() / ".cache" / "jepa")).expanduser()
+
+
+def _candidates(spec: BackboneSpec) -> list[Path]:
+    home = jepa_home()
+    out = [home / spec.filename]
+    if spec.hf_repo:
+        out += [home / spec.hf_repo.split("/")[-1], home / spec.hf_repo]
+    return out
+
+
+def resolve_checkpoint(name: str) -> Path:
+    """The local file or folder that holds the weights of backbone ``name``."""
+    spec = BACKBONES[name]
+    for path in _candidates(spec):
+        if path.exists():
+            return path
+    where = "\n".join(f"  {p}" for p in _candidates(spec))
+    hf = f" or the Hugging Face folder of {spec.hf_repo}" if spec.hf_repo else ""
+    raise FileNotFoundError(
+        f"no local weights for {name!r}; nothing is downloaded. Put the official file {spec.filename} "
+        f"(from {spec.url}){hf} at one of:\n{where}\n"
+        f"(set JEPA_HOME to use another folder) or pass checkpoint=PATH."
+    )
+
+
+def load_backbone(
+    name_or_path: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    key: str = "target_encoder",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    arch: dict | None = None,
+) -> VisionTransformer:
+    """A frozen encoder (eval mode, no gradients) from a named backbone or a checkpoint path.
+
+    Args:
+        name_or_path: a name from :func:`list_backbones`, or a path (HF folder, ``.pt``, ``.safetensors``).
+        checkpoint: explicit weights for a named backbone (otherwise searched in :func:`jepa_home`).
+        key: which part of a training checkpoint to load; ``"target_encoder"`` (the EMA encoder,
+            used for frozen evaluation) falls back to ``"encoder"`` when absent.
+        device, dtype: where and in which precision to put the module.
+        arch: ``VisionTransformer`` arguments for what a bare official checkpoint does not record
+            (``num_heads`` of a non-released width, the nominal ``img_size``/``num_frames``).
+    """
+    name = str(name_or_path)
+    if name in BACKBONES:
+        path = Path(checkpoint) if checkpoint is not None else resolve_checkpoint(name)
+        model = _load_path(path, key, BACKBONES[name], arch)
+    elif checkpoint is not None:
+        raise ValueError(f"checkpoint= is only for named backbones; {name!r} is not one of {list_backbones()}")
+    else:
+        path = Path(name_or_path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or folder, and not a backbone name ({list_backbones()})")
+        model = _load_path(path, key, None, arch)
+    return freeze(model.to(device=device, dtype=dtype))
+
+
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    """Eval mode and ``requires_grad=False`` on every parameter."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _load_path(path: Path, key: str, spec: BackboneSpec | None, arch: dict | None) -> VisionTransformer:
+    if path.is_dir():
+        return _load_hf_folder(path, spec)
+    if path.suffix == ".safetensors":
+        state, meta = read_safetensors(path)
+        model = _build(meta.get("encoder_arch"), spec, path, arch)
+        state = official_part(state, key, path)
+    else:
+        ckpt = read_torch_file(path)
+        saved = ckpt.get("encoder_arch") if ckpt.get("format") == FORMAT else None
+        model = _build(saved, spec, path, arch, ckpt)
+        state = official_part(ckpt, key, path)
+    load_state_dict_strict(model, drop_stray_pos_embed(state, model), str(path))
+    return model
+
+
+def _load_hf_folder(path: Path, spec: BackboneSpec | None) -> VisionTransformer:
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise CheckpointError(f"{path}: a Hugging Face folder needs config.json")
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights:
+        raise CheckpointError(f"{path}: no *.safetensors weights next to config.json")
+    arch = hf_config_to_arch(json.loads(config_path.read_text()))
+    state: dict = {}
+    for w in weights:
+        state.update(read_safetensors(w)[0])
+    model = VisionTransformer(**arch)
+    load_state_dict_strict(model, hf_encoder_to_native(state), str(path))
+    return model
+
+
+def _build(saved: dict | None, spec: BackboneSpec | None, path: Path, arch: dict | None,
+           ckpt: dict | None = None) -> VisionTransformer:
+    if saved is not None:
+        return VisionTransformer(**{**saved, **(arch or {})})
+    if spec is not None:
+        return spec.build()
+    if ckpt is not None:
+        return _infer_official(ckpt, path, arch)
+    raise CheckpointError(f"{path}: no architecture in the file; load it by name, e.g. load_backbone(NAME, "
+                          f"checkpoint='{path}') with NAME in {list_backbones()}")
+
+
+def _infer_official(ckpt: dict, path: Path, arch: dict | None) -> VisionTransformer:
+    """Architecture of an encoder checkpoint from its tensor shapes, plus ``arch`` for what shapes hide.
+
+    Width, depth, MLP ratio, patch and tubelet size are read from the tensors. The number of heads is
+    not visible in the weights: it comes from ``arch["num_heads"]``, else from the released size of
+    that width and depth.
+    """
+    state = official_part(ckpt, "target_encoder", path)
+    if "patch_embed.proj.weight" not in state:
+        raise CheckpointError(f"{path}: no patch_embed.proj.weight; not an encoder checkpoint")
+    w = state["patch_embed.proj.weight"]
+    depth = len({k.split(".")[1] for k in state if k.startswith("blocks.")})
+    video = w.dim() == 5
+    found = dict(embed_dim=w.shape[0], depth=depth, patch_size=w.shape[-1], in_chans=w.shape[1],
+                 num_frames=16 if video else 1, tubelet_size=w.shape[2] if video else 2, img_size=256,
+                 qkv_bias="blocks.0.attn.qkv.bias" in state, pos_encoding="rope_tiled")
+    if "blocks.0.mlp.fc1.weight" in state:
+        found["mlp_ratio"] = state["blocks.0.mlp.fc1.weight"].shape[0] / w.shape[0]
+    found.update(arch or {})
+    if "num_heads" not in found:
+        sizes = [s for s, d in VIT_SIZES.items() if d["embed_dim"] == w.shape[0] and d["depth"] == depth]
+        if not sizes:
+            raise CheckpointError(f"{path}: width {w.shape[0]} and depth {depth} match no released size; "
+                                  f"pass arch={{'num_heads': ...}} or load it by name")
+        found["num_heads"] = VIT_SIZES[sizes[0]]["num_heads"]
+    return VisionTransformer(**found)
+
+
+def export_backbone(model: VisionTransformer, path: str | os.PathLike) -> Path:
+    """Save an encoder for :func:`load_backbone`: ``.safetensors`` (weights + arch metadata) or ``.pt``."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return save_safetensors(model.state_dict(), path,
+                                metadata={"format": FORMAT, "version": FORMAT_VERSION, "encoder_arch": model.arch})
+    return atomic_torch_save({"format": FORMAT, "version": FORMAT_VERSION, "encoder_arch": model.arch,
+                              "target_encoder": model.state_dict()}, path)
