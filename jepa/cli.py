@@ -11,12 +11,7 @@ from collections.abc import Sequence
 # name -> (module, function taking argv, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "features": ("jepa.features", "main", "embed video files with a frozen backbone"),
-    "pretrain": ("jepa.train.pretrain", "main", "masked latent prediction pretraining"),
-    "train-ac": ("jepa.train.ac", "main", "train the action-conditioned predictor"),
     "collect": ("eval.envs.collect", "main", "collect robot clips in a simulated env"),
-    "plan": ("eval.planning", "main", "goal-image MPC episodes with a trained world model"),
-    "eval": ("eval.cli", "main", "evaluation: probes, action anticipation"),
-    "demo": ("eval.demo", "main", "the whole chain on the simulated arm, end to end"),
 }
 
 

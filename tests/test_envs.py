@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from eval.envs.fetch import FetchEnv, drive_gripper_to
+from eval.envs.registry import make_env
+from planners.protocol import GoalEnv, check_env
+
+
+def red_marker_pixels(image):
+    return int(((image[..., 0] > 150) & (image[..., 1] < 60) & (image[..., 2] < 60)).sum())
+
+
+@pytest.fixture(scope="module")
+def reach():
+    env = FetchEnv("reach", image_size=48)
+    yield env
+    env.close()
+
+
+def test_fetch_follows_the_protocol_and_renders_headless(reach):
+    check_env(reach)
+    assert isinstance(reach, GoalEnv)
+    image, info = reach.reset(seed=0)
+    assert image.shape == (48, 48, 3) and image.dtype == np.uint8 and image.std() > 10
+    assert reach.state().shape == (4,) and reach.state().dtype == np.float32
+    assert set(info) >= {"is_success", "distance"}
+
+
+def test_same_seed_same_images(reach):
+    a = [reach.reset(seed=5)[0]] + [reach.step(np.array([0.5, -0.3, 0.2, 0.0]))[0] for _ in range(3)]
+    b = [reach.reset(seed=5)[0]] + [reach.step(np.array([0.5, -0.3, 0.2, 0.0]))[0] for _ in range(3)]
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(reach.reset(seed=6)[0], reach.goal_image())
+
+
+def test_reach_goal_image_shows_the_goal_and_restores_the_episode(reach):
+    start, _ = reach.reset(seed=2)
+    state_before = reach.state().copy()
+    goal = reach.goal_image()
+    np.testing.assert_array_equal(reach.image(), start)  # the episode is untouched
+    np.testing.assert_array_equal(reach.state(), state_before)
+    assert np.abs(goal.astype(int) - start.astype(int)).sum() > 1000  # the arm moved in the goal image
+    # the goal image equals what the camera sees once the gripper is really at the goal
+    drive_gripper_to(reach, reach.goal_position(), max_steps=40)
+    assert reach.distance_to_goal() < 0.01
+    assert np.abs(reach.image().astype(int) - goal.astype(int)).mean() < 2.0
+    assert red_marker_pixels(goal) == 0 and red_marker_pixels(start) == 0
+
+
+def test_scripted_controller_reaches_the_goal_within_the_budget(reach):
+    successes = 0
+    for seed in range(5):
+        reach.reset(seed=seed)
+        for _ in range(20):
+            delta = reach.goal_position() - reach.state()[:3]
+            reach.step(np.concatenate([np.clip(delta / 0.05, -1, 1), [0.0]]))
+            if reach.is_success():
+                successes += 1
+                break
+    assert successes == 5
+
+
+def test_push_goal_image_moves_the_object_and_scripted_push_is_solvable():
+    env = FetchEnv("push", image_size=48)
+    try:
+        start, _ = env.reset(seed=1)
+        obj = env.achieved_position().copy()
+        goal = env.goal_image()
+        np.testing.assert_allclose(env.achieved_position(), obj)
+        assert np.abs(goal.astype(int) - start.astype(int)).sum() > 200
+        assert red_marker_pixels(goal) == 0
+        # the object placed on the goal makes the env report success
+        env._place_object(env.goal_position())
+        assert env.is_success()
+    finally:
+        env.close()
+
+
+def test_bad_actions_and_names():
+    with pytest.raises(ValueError, match="unknown env"):
+        make_env("fetch-fly")
+    env = make_env("fetch-reach", image_size=32)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="4 finite"):
+        env.step(np.array([np.nan, 0, 0, 0]))
+    env.close()
+
+
+def test_pusht_goal_image_lands_on_the_goal():
+    env = make_env("pusht", image_size=48)
+    try:
+        check_env(env)
+        start, _ = env.reset(seed=3)
+        pose = env.block_pose()
+        goal = env.goal_image()
+        np.testing.assert_allclose(env.block_pose(), pose)
+        assert goal.shape == (48, 48, 3) and not np.array_equal(goal, start)
+        env._put_block(np.asarray(env._u.goal_pose, dtype=np.float64))
+        assert env.is_success()
+        a, _ = env.reset(seed=3)
+        np.testing.assert_array_equal(a, start)
+    finally:
+        env.close()
