@@ -18,7 +18,7 @@ def backbone(tmp_path):
 
 def test_features_cli_writes_readable_files_and_counts_skips(tmp_path, backbone, capsys):
     a = write_video(tmp_path / "a.mp4", frames=12, h=32, w=64)
-    b = write_video(tmp_path / "b.mp4", frames=6, h=40, w=40)
+    write_video(tmp_path / "b.mp4", frames=6, h=40, w=40)
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(np.random.default_rng(0).bytes(2000))
     listing = tmp_path / "list.csv"
