@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # name -> (module, function taking argv, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "features": ("jepa.features", "main", "embed video files with a frozen backbone"),
+    "pretrain": ("jepa.train.pretrain", "main", "masked latent prediction pretraining (JEPA)"),
     "collect": ("eval.envs.collect", "main", "collect robot clips in a simulated env"),
 }
 

@@ -1,0 +1,98 @@
+"""Deterministic, resumable batches shared by every process.
+
+Batch ``b`` of epoch ``e`` is a fixed function of ``(seed, e, b)`` — a slice of a per-epoch
+permutation, or a weighted draw with replacement when sample weights are given (dataset mixing).
+Each rank loads its own rows of that global batch. Resuming at ``(epoch, batch)`` therefore
+continues the exact data stream, and per-sample randomness (crops, masks) can be seeded from the
+sample's place in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from jepa.data.transforms import VideoTransform
+from jepa.data.video import VideoReadError
+
+
+class GlobalBatches:
+    def __init__(self, num_samples: int, global_batch: int, seed: int, world_size: int = 1, rank: int = 0,
+                 sample_weights: np.ndarray | None = None) -> None:
+        if global_batch % world_size:
+            raise ValueError(f"global batch {global_batch} is not divisible by {world_size} processes")
+        if num_samples < 1:
+            raise ValueError("no samples to draw batches from")
+        self.n, self.global_batch, self.seed = num_samples, global_batch, seed
+        self.world_size, self.rank = world_size, rank
+        self.weights = sample_weights
+        self.per_epoch = max(1, num_samples // global_batch)
+
+    def indices(self, epoch: int, batch: int) -> np.ndarray:
+        """Dataset indices ``[global_batch]`` of one global batch."""
+        if self.weights is not None:
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, batch]))
+            return rng.choice(self.n, self.global_batch, p=self.weights)
+        perm = np.random.default_rng(np.random.SeedSequence([self.seed, epoch])).permutation(self.n)
+        if self.n < self.global_batch:
+            perm = np.resize(perm, self.global_batch)
+        return perm[batch * self.global_batch : (batch + 1) * self.global_batch]
+
+    def local_rows(self) -> range:
+        per_rank = self.global_batch // self.world_size
+        return range(self.rank * per_rank, (self.rank + 1) * per_rank)
+
+    def stream(self, epoch: int = 0, batch: int = 0) -> Iterator[list[tuple[int, int, int, int]]]:
+        """Endless ``[(epoch, batch, row, index), ...]`` lists for this rank, from ``(epoch, batch)`` on."""
+        while True:
+            idx = self.indices(epoch, batch)
+            yield [(epoch, batch, r, int(idx[r])) for r in self.local_rows()]
+            batch += 1
+            if batch >= self.per_epoch:
+                epoch, batch = epoch + 1, 0
+
+
+class BatchStream:
+    """A ``batch_sampler`` for ``DataLoader`` that starts at a saved data position."""
+
+    def __init__(self, batches: GlobalBatches, epoch: int = 0, batch: int = 0) -> None:
+        self.batches, self.epoch, self.batch = batches, epoch, batch
+
+    def __iter__(self):
+        return self.batches.stream(self.epoch, self.batch)
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Turns a clip source into transformed samples keyed by ``(epoch, batch, row, index)``.
+
+    An unreadable item is skipped (with a warning naming the file) and replaced by the next index;
+    the sample reports how many it skipped. After ``max_skips`` failures in a row it raises.
+    """
+
+    def __init__(self, source, transform: VideoTransform, seed: int, max_skips: int = 10) -> None:
+        self.source, self.transform, self.seed, self.max_skips = source, transform, seed, max_skips
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key: tuple[int, int, int, int]) -> dict:
+        epoch, batch, row, index = key
+        seq = np.random.SeedSequence([self.seed, epoch, batch, row])
+        rng = np.random.default_rng(seq)
+        gen = torch.Generator().manual_seed(int(seq.generate_state(1)[0]))
+        errors = []
+        for attempt in range(self.max_skips + 1):
+            i = (index + attempt) % len(self.source)
+            try:
+                frames = self.source.frames(i, rng)
+            except VideoReadError as e:
+                import warnings
+
+                warnings.warn(f"skipping unreadable clip: {e}", stacklevel=1)
+                errors.append(str(e))
+                continue
+            return {"clip": self.transform(frames, gen), "epoch": epoch, "batch": batch, "row": row,
+                    "skipped": attempt}
+        raise RuntimeError(f"{self.max_skips + 1} clips in a row could not be read; last: {errors[-1]}")

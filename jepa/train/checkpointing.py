@@ -1,0 +1,65 @@
+"""Training checkpoints: atomic ``latest.pt`` (+ numbered copies), exact resume including RNG state.
+
+A checkpoint is a dict of named parts: model state dicts, ``optimizer``, ``step``, ``data``
+(``{"epoch", "batch"}`` — the next batch to load), ``rng`` (python, numpy, torch CPU [and CUDA]) and
+``config``. It is written to a temporary file, fsynced and renamed, so a crash mid-write leaves the
+previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jepa.checkpoints import CheckpointError, atomic_torch_save
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Checkpointer:
+    """Writes ``run_dir/latest.pt`` every ``every`` steps (and on demand); keeps ``keep`` numbered copies."""
+
+    def __init__(self, run_dir: str | Path, every: int, keep: int = 0) -> None:
+        self.run_dir = Path(run_dir)
+        self.every, self.keep = every, keep
+
+    @property
+    def latest(self) -> Path:
+        return self.run_dir / "latest.pt"
+
+    def due(self, step: int) -> bool:
+        return self.every > 0 and step % self.every == 0
+
+    def save(self, payload: dict, step: int) -> Path:
+        atomic_torch_save(payload, self.latest)
+        if self.keep > 0:
+            atomic_torch_save(payload, self.run_dir / f"step{step:08d}.pt")
+            numbered = sorted(self.run_dir.glob("step*.pt"))
+            for old in numbered[: -self.keep]:
+                old.unlink()
+        return self.latest
+
+    def load(self) -> dict | None:
+        """The latest checkpoint, or None when the run has none."""
+        if not self.latest.exists():
+            return None
+        try:
+            return torch.load(self.latest, map_location="cpu", weights_only=False)
+        except Exception as e:
+            raise CheckpointError(f"{self.latest}: cannot resume ({type(e).__name__}: {e})") from None

@@ -1,0 +1,276 @@
+"""JEPA pretraining: ``jepa pretrain CONFIG.yaml [key=value ...]`` (single process or under torchrun).
+
+The context encoder sees only the context tokens of each mask; the predictor fills in the target
+tokens; the loss is ``mean(|prediction - target|^p) / p`` against the EMA target encoder's features
+of the full clip, layer-normed without affine parameters. Build -> step -> log -> checkpoint, with
+the loop shared by the AC trainer (:mod:`jepa.train.loop`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from jepa.config import load_config, save_config
+from jepa.masks import MaskCollator, MaskConfig
+from jepa.models.predictor import MaskedPredictor
+from jepa.models.vit import VisionTransformer, build_vit, feature_layer_norm
+from jepa.train.batches import BatchStream, ClipDataset, GlobalBatches
+from jepa.train.checkpointing import Checkpointer
+from jepa.train.distributed import DistInfo, init_distributed
+from jepa.train.ema import ema_update
+from jepa.train.logging import MetricsLogger
+from jepa.train.loop import TrainState, train_loop
+from jepa.train.optim import build_adamw, set_lr_wd
+from jepa.train.schedules import LRSchedule, cosine_between, linear_between
+
+
+@dataclass
+class DataConfig:
+    source: str = "trajectories"  # "trajectories" (robot clips) or "csv" (video lists)
+    paths: list[str] = field(default_factory=lambda: ["runs/clips"])
+    weights: list[float] | None = None  # mixing weights of several paths (sampled with replacement)
+    frames_per_clip: int = 2
+    frame_step: int | None = 1
+    fps: float | None = None
+    crop_size: int = 64
+    random_resize_scale: tuple[float, float] = (0.3, 1.0)
+    random_resize_aspect_ratio: tuple[float, float] = (0.75, 1.35)
+    horizontal_flip: bool = True
+    num_workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    size: str = "tiny"
+    embed_dim: int = 128
+    depth: int = 4
+    num_heads: int = 4
+    patch_size: int = 8
+    tubelet_size: int = 2
+    pos_encoding: str = "rope_tiled"
+    pred_embed_dim: int = 96
+    pred_depth: int = 3
+    pred_num_heads: int = 4
+    num_mask_tokens: int = 2
+    activation_checkpointing: bool = False
+
+
+@dataclass
+class OptimConfig:
+    global_batch: int = 32
+    max_steps: int = 1000
+    lr: LRSchedule = field(default_factory=lambda: LRSchedule(kind="cosine", base=5e-4, start=1e-4, final=1e-5,
+                                                              warmup_steps=50, total_steps=0))
+    weight_decay: tuple[float, float] = (0.04, 0.04)
+    ema: tuple[float, float] = (0.996, 0.999)
+    clip_grad: float | None = None
+    loss_exp: float = 1.0
+
+
+@dataclass
+class MetaConfig:
+    run_dir: str = "runs/pretrain"
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    compile: bool = False
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 0
+    log_every: int = 10
+    progress: bool = True
+
+
+@dataclass
+class PretrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    masks: list[MaskConfig] = field(default_factory=lambda: [
+        MaskConfig(num_blocks=4, spatial_scale=(0.15, 0.15)), MaskConfig(num_blocks=1, spatial_scale=(0.5, 0.5))])
+    optimization: OptimConfig = field(default_factory=OptimConfig)
+    meta: MetaConfig = field(default_factory=MetaConfig)
+
+
+# ------------------------------------------------------------------------------------------ build
+
+def build_encoder(m: ModelConfig, data: DataConfig) -> VisionTransformer:
+    return build_vit(m.size, img_size=data.crop_size, num_frames=data.frames_per_clip, patch_size=m.patch_size,
+                     tubelet_size=m.tubelet_size, embed_dim=m.embed_dim, depth=m.depth, num_heads=m.num_heads,
+                     pos_encoding=m.pos_encoding, use_activation_checkpointing=m.activation_checkpointing)
+
+
+def build_source(d: DataConfig):
+    from jepa.data.clips import MixedSource, TrajectoryClipSource, VideoCSVSource
+
+    if d.source == "trajectories":
+        sources = [TrajectoryClipSource(p, d.frames_per_clip, d.frame_step or 1) for p in d.paths]
+    elif d.source == "csv":
+        sources = [VideoCSVSource(p, d.frames_per_clip, d.frame_step, d.fps) for p in d.paths]
+    else:
+        raise ValueError(f"data.source must be 'trajectories' or 'csv', got {d.source!r}")
+    return MixedSource(sources, d.weights)
+
+
+def resolve_device(name: str) -> torch.device:
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+
+
+@dataclass
+class Pretraining:
+    """The built run: models, optimizer state, data and the per-step settings."""
+
+    cfg: PretrainConfig
+    state: TrainState
+    encoder: VisionTransformer
+    target: VisionTransformer
+    predictor: MaskedPredictor
+    batches: GlobalBatches
+    loader_factory: object
+    device: torch.device
+    info: DistInfo
+
+
+def build(cfg: PretrainConfig) -> Pretraining:
+    if cfg.optimization.lr.total_steps <= 0:  # 0 means "the run's max_steps"
+        cfg.optimization.lr.total_steps = cfg.optimization.max_steps
+    device = resolve_device(cfg.meta.device)
+    info = init_distributed(device)
+    torch.manual_seed(cfg.meta.seed)  # the same initial weights on every rank
+    encoder = build_encoder(cfg.model, cfg.data).to(device)
+    target = copy.deepcopy(encoder).requires_grad_(False)
+    grid = encoder.nominal_grid
+    m = cfg.model
+    predictor = MaskedPredictor(encoder.embed_dim, grid, m.pred_embed_dim, m.pred_depth, m.pred_num_heads,
+                                num_mask_tokens=m.num_mask_tokens,
+                                use_activation_checkpointing=m.activation_checkpointing).to(device)
+    optimizer = build_adamw({"encoder": encoder, "predictor": predictor})
+    state = TrainState({"encoder": encoder, "predictor": predictor, "target_encoder": target}, optimizer,
+                       extra={"encoder_arch": encoder.arch, "format": "jepa-worldkit", "version": 1})
+    source = build_source(cfg.data)
+    weights = source.sample_weights if cfg.data.weights is not None else None
+    batches = GlobalBatches(len(source), cfg.optimization.global_batch, cfg.meta.seed, info.world_size, info.rank,
+                            weights)
+    d = cfg.data
+    from jepa.data.transforms import VideoTransform
+
+    transform = VideoTransform(d.crop_size, training=True, random_resize_scale=tuple(d.random_resize_scale),
+                               random_resize_aspect_ratio=tuple(d.random_resize_aspect_ratio),
+                               horizontal_flip=d.horizontal_flip)
+    dataset = ClipDataset(source, transform, cfg.meta.seed)
+    collate = MaskCollator(cfg.masks, grid, cfg.optimization.global_batch, cfg.meta.seed)
+
+    def loader_factory(epoch: int, batch: int):
+        return torch.utils.data.DataLoader(dataset, batch_sampler=BatchStream(batches, epoch, batch),
+                                           collate_fn=collate, num_workers=d.num_workers,
+                                           generator=torch.Generator(), persistent_workers=False)
+
+    return Pretraining(cfg, state, encoder, target, predictor, batches, loader_factory, device, info)
+
+
+# ------------------------------------------------------------------------------------------ step
+
+def jepa_loss(predictions: list[Tensor], targets: list[Tensor], loss_exp: float = 1.0) -> Tensor:
+    """Mean over mask configs of ``mean(|prediction - target|^p) / p``."""
+    terms = [(p - t).abs().pow(loss_exp).mean() / loss_exp for p, t in zip(predictions, targets)]
+    return torch.stack(terms).mean()
+
+
+def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
+    """``x [B, N, D]`` at ``idx [B, K]`` -> ``[B, K, D]``."""
+    return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def all_reduce_gradients(modules: Sequence[nn.Module], info: DistInfo) -> None:
+    """Average gradients over processes (one flat all-reduce; same result as DDP)."""
+    if info.world_size <= 1:
+        return
+    grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= info.world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def pretrain_step(run: Pretraining, batch: dict) -> dict:
+    """One update: predictions vs EMA targets, backward, AdamW, EMA. Returns float metrics."""
+    cfg, opt, step = run.cfg.optimization, run.state.optimizer, run.state.step
+    lr = cfg.lr(step)
+    wd = cosine_between(step, cfg.max_steps, *cfg.weight_decay)
+    set_lr_wd(opt, lr, wd)
+    clips = batch["clips"].to(run.device, non_blocking=True)
+    ctx = [c.to(run.device) for c in batch["context"]]
+    tgt = [t.to(run.device) for t in batch["target"]]
+    use_bf16 = run.device.type == "cuda" and run.cfg.meta.bf16
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
+    with autocast:
+        with torch.no_grad():
+            h = feature_layer_norm(run.target(clips).float())
+            targets = [gather_tokens(h, t) for t in tgt]
+        preds = [run.predictor(run.encoder(clips, masks=c), c, t, mask_index=i)
+                 for i, (c, t) in enumerate(zip(ctx, tgt))]
+        loss = jepa_loss([p.float() for p in preds], targets, cfg.loss_exp)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    all_reduce_gradients([run.encoder, run.predictor], run.info)
+    grad_norm = None
+    if cfg.clip_grad is not None:
+        params = [p for m in (run.encoder, run.predictor) for p in m.parameters()]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad))
+    opt.step()
+    momentum = linear_between(step, cfg.max_steps, *cfg.ema)
+    ema_update(run.target, run.encoder, momentum)
+    metrics = {"loss": float(loss.detach()), "lr": lr, "wd": wd, "ema": momentum,
+               "skipped": int(batch.get("skipped", 0)), "target_std": float(h.std(dim=0).mean())}
+    if grad_norm is not None:
+        metrics["grad_norm"] = grad_norm
+    return metrics
+
+
+# ------------------------------------------------------------------------------------------ run
+
+def run_pretraining(cfg: PretrainConfig) -> Pretraining:
+    run = build(cfg)
+    run_dir = Path(cfg.meta.run_dir)
+    if run.info.is_main:
+        save_config(cfg, run_dir / "config.yaml")
+    checkpointer = Checkpointer(run_dir, cfg.meta.checkpoint_every, cfg.meta.keep_checkpoints)
+    logger = MetricsLogger(run_dir / "metrics.jsonl", enabled=run.info.is_main)
+    if cfg.meta.compile:
+        run.encoder.compile()
+        run.predictor.compile()
+    train_loop(run.state, lambda state, batch: pretrain_step(run, batch), run.loader_factory,
+               run.batches.per_epoch, cfg.optimization.max_steps, checkpointer, logger, config=asdict(cfg),
+               log_every=cfg.meta.log_every, is_main=run.info.is_main, progress=cfg.meta.progress)
+    return run
+
+
+def target_feature_std(encoder: VisionTransformer, clips: Tensor) -> float:
+    """Mean over dims and tokens of the std across clips of layer-normed features (collapse check)."""
+    with torch.no_grad():
+        return float(F.layer_norm(encoder(clips), (encoder.embed_dim,)).std(dim=0).mean())
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="jepa pretrain", description=__doc__.splitlines()[0])
+    p.add_argument("config", nargs="?", default=None, help="YAML config (defaults: the tiny CPU run)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optimization.max_steps=100")
+    args = p.parse_args(list(argv))
+    if args.config is not None and "=" in args.config:  # only overrides were given
+        args.config, args.overrides = None, [args.config, *args.overrides]
+    cfg = load_config(PretrainConfig, args.config, args.overrides)
+    run = run_pretraining(cfg)
+    if run.info.is_main:
+        print(f"pretraining done at step {run.state.step}; checkpoint: {Path(cfg.meta.run_dir) / 'latest.pt'}")
+    return 0
