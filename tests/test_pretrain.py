@@ -143,3 +143,13 @@ def test_two_process_gloo_run_matches_one_process(tmp_path, bars):
     ddp_state = torch.load(out)
     for k, v in single.encoder.state_dict().items():
         assert (v - ddp_state[k]).abs().max() < 1e-5, k
+
+
+def test_init_from_starts_from_another_runs_weights(tmp_path, bars):
+    first = pt.run_pretraining(tiny_config(tmp_path / "a", bars, steps=2))
+    ckpt = tmp_path / "a" / "run" / "latest.pt"
+    second = pt.build(tiny_config(tmp_path / "b", bars, steps=2, **{"meta.init_from": str(ckpt)}))
+    for name in ("encoder", "predictor", "target"):
+        for (k, a), b in zip(getattr(first, name).state_dict().items(), getattr(second, name).state_dict().values()):
+            assert torch.equal(a, b), (name, k)
+    assert second.state.step == 0

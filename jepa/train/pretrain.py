@@ -88,6 +88,7 @@ class MetaConfig:
     keep_checkpoints: int = 0
     log_every: int = 10
     progress: bool = True
+    init_from: str | None = None  # weights (encoder, predictor, target) to start from, e.g. for a cooldown
 
 
 @dataclass
@@ -152,6 +153,9 @@ def build(cfg: PretrainConfig) -> Pretraining:
     predictor = MaskedPredictor(encoder.embed_dim, grid, m.pred_embed_dim, m.pred_depth, m.pred_num_heads,
                                 num_mask_tokens=m.num_mask_tokens,
                                 use_activation_checkpointing=m.activation_checkpointing).to(device)
+    if cfg.meta.init_from and not (Path(cfg.meta.run_dir) / "latest.pt").exists():
+        load_initial_weights(cfg.meta.init_from, {"encoder": encoder, "predictor": predictor,
+                                                  "target_encoder": target})
     optimizer = build_adamw({"encoder": encoder, "predictor": predictor})
     state = TrainState({"encoder": encoder, "predictor": predictor, "target_encoder": target}, optimizer,
                        extra={"encoder_arch": encoder.arch, "format": "jepa-worldkit", "version": 1})
@@ -174,6 +178,16 @@ def build(cfg: PretrainConfig) -> Pretraining:
                                            generator=torch.Generator(), persistent_workers=False)
 
     return Pretraining(cfg, state, encoder, target, predictor, batches, loader_factory, device, info)
+
+
+def load_initial_weights(path: str, modules: dict[str, nn.Module]) -> None:
+    """Start from another run's (or an official) checkpoint: same parts, fresh optimizer and step."""
+    from jepa.checkpoints import drop_stray_pos_embed, load_state_dict_strict, official_part
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    for key, module in modules.items():
+        state = drop_stray_pos_embed(official_part(ckpt, key, path), module)
+        load_state_dict_strict(module, state, f"{path} [{key}]")
 
 
 # ------------------------------------------------------------------------------------------ step
