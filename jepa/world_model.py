@@ -1,0 +1,162 @@
+"""A latent world model: a frozen encoder plus an action-conditioned predictor.
+
+- ``encode(images)`` embeds each image on its own (a single image into a video encoder becomes one
+  tubelet of repeated frames) and layer-norms the tokens without affine parameters, as released.
+- ``rollout(z0, state0, actions)`` predicts the embeddings after each action autoregressively with a
+  KV cache (each predicted frame is layer-normed before it is fed back, as in the release), and
+  advances the proprioceptive state with a known update, because the planner has no observation
+  of future states:
+
+  - :class:`AdditiveStateUpdate`: ``state += scale * action`` per dimension (the simulated Fetch arm:
+    end-effector xyz moves ``0.05 m`` per unit action; the gripper dimension gets scale 0);
+  - :class:`PoseStateUpdate`: the release's analytic end-effector update for 7-D DROID states:
+    ``xyz += dxyz``, rotation ``R <- R_delta R`` in Euler "xyz", gripper ``+= delta`` clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from jepa.data.transforms import normalize_frames
+from jepa.models.ac_predictor import ActionConditionedPredictor
+from jepa.models.vit import VisionTransformer, feature_layer_norm
+
+
+class AdditiveStateUpdate(nn.Module):
+    """``state [B, S] + scale [S] * action[:, :S]`` (dimensions beyond the action's are unchanged)."""
+
+    def __init__(self, scale: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32), persistent=False)
+
+    def forward(self, state: Tensor, action: Tensor) -> Tensor:
+        k = min(state.shape[-1], action.shape[-1], self.scale.numel())
+        delta = torch.zeros_like(state)
+        delta[..., :k] = action[..., :k] * self.scale[:k]
+        return state + delta
+
+
+def _euler_xyz_to_matrix(e: Tensor) -> Tensor:
+    """Extrinsic x-y-z Euler angles ``[..., 3]`` -> rotation matrices ``[..., 3, 3]`` (R = Rz Ry Rx)."""
+    cx, cy, cz = e.cos().unbind(-1)
+    sx, sy, sz = e.sin().unbind(-1)
+    row0 = torch.stack([cy * cz, sx * sy * cz - cx * sz, cx * sy * cz + sx * sz], -1)
+    row1 = torch.stack([cy * sz, sx * sy * sz + cx * cz, cx * sy * sz - sx * cz], -1)
+    row2 = torch.stack([-sy, sx * cy, cx * cy], -1)
+    return torch.stack([row0, row1, row2], -2)
+
+
+def _matrix_to_euler_xyz(r: Tensor) -> Tensor:
+    """Inverse of :func:`_euler_xyz_to_matrix` (away from gimbal lock)."""
+    y = torch.asin((-r[..., 2, 0]).clamp(-1, 1))
+    x = torch.atan2(r[..., 2, 1], r[..., 2, 2])
+    z = torch.atan2(r[..., 1, 0], r[..., 0, 0])
+    return torch.stack([x, y, z], -1)
+
+
+class PoseStateUpdate(nn.Module):
+    """The released analytic update of a 7-D state (xyz [m], Euler xyz [rad], gripper 0..1)."""
+
+    def forward(self, state: Tensor, action: Tensor) -> Tensor:
+        xyz = state[..., :3] + action[..., :3]
+        rot = _euler_xyz_to_matrix(action[..., 3:6]) @ _euler_xyz_to_matrix(state[..., 3:6])
+        grip = (state[..., 6:7] + action[..., 6:7]).clamp(0, 1)
+        return torch.cat([xyz, _matrix_to_euler_xyz(rot), grip], dim=-1)
+
+
+def build_state_update(spec: dict) -> nn.Module:
+    """``{"kind": "additive", "scale": [...]}`` or ``{"kind": "pose"}``."""
+    if spec.get("kind") == "additive":
+        return AdditiveStateUpdate(list(spec["scale"]))
+    if spec.get("kind") == "pose":
+        return PoseStateUpdate()
+    raise ValueError(f"unknown state update {spec!r}; use kind 'additive' (with scale) or 'pose'")
+
+
+class WorldModel(nn.Module):
+    """Frozen ``encoder`` + ``predictor`` + a state update (``state_update`` spec); see the module docstring."""
+
+    def __init__(self, encoder: VisionTransformer, predictor: ActionConditionedPredictor, state_update: dict,
+                 image_size: int) -> None:
+        super().__init__()
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.predictor = predictor
+        self.state_update_spec = dict(state_update)
+        self.state_update = build_state_update(state_update)
+        self.image_size = image_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.predictor.parameters()).device
+
+    def preprocess(self, images: np.ndarray | Tensor) -> Tensor:
+        """uint8 ``[B, H, W, 3]`` -> normalised float ``[B, 3, S, S]`` on the model's device."""
+        x = normalize_frames(torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images))
+        x = x.to(self.device)
+        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        return x
+
+    @torch.no_grad()
+    def encode(self, images: np.ndarray | Tensor) -> Tensor:
+        """Layer-normed tokens ``[B, N, D]`` of uint8 images ``[B, H, W, 3]`` (or float ``[B, 3, S, S]``)."""
+        x = images if isinstance(images, Tensor) and images.is_floating_point() else self.preprocess(images)
+        return feature_layer_norm(self.encoder(x.to(self.device)))
+
+    def rollout(self, z0: Tensor, state0: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """``z0 [B, N, D]``, ``state0 [B, S]``, ``actions [B, H, A]`` -> ``(z [B, H, N, D], states [B, H, S])``."""
+        cache = self.predictor.new_cache()
+        z, state = z0, state0
+        zs, states = [], []
+        for h in range(actions.shape[1]):
+            z = feature_layer_norm(self.predictor.forward_step(z, actions[:, h], state, cache))
+            state = self.state_update(state, actions[:, h])
+            zs.append(z)
+            states.append(state)
+        return torch.stack(zs, 1), torch.stack(states, 1)
+
+    def rollout_naive(self, z0: Tensor, state0: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """The same rollout by full recomputation of the history at every step (no KV cache)."""
+        frames, acts, sts = [z0], [], []
+        state = state0
+        outs, states = [], []
+        for h in range(actions.shape[1]):
+            acts.append(actions[:, h])
+            sts.append(state)
+            pred = self.predictor(torch.cat(frames, 1), torch.stack(acts, 1), torch.stack(sts, 1))
+            z = feature_layer_norm(pred[:, -z0.shape[1]:])
+            state = self.state_update(state, actions[:, h])
+            frames.append(z)
+            outs.append(z)
+            states.append(state)
+        return torch.stack(outs, 1), torch.stack(states, 1)
+
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        """Atomic checkpoint with both parts and their architectures."""
+        from jepa.checkpoints import atomic_torch_save
+
+        return atomic_torch_save({"format": "jepa-worldkit", "version": 1, "encoder_arch": self.encoder.arch,
+                                  "target_encoder": self.encoder.state_dict(), "predictor_arch": self.predictor.arch,
+                                  "predictor": self.predictor.state_dict(), "image_size": self.image_size,
+                                  "state_update": self.state_update_spec, **(extra or {})}, path)
+
+
+def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
+    """A :class:`WorldModel` saved with :meth:`WorldModel.save` (strict key check on both parts)."""
+    from jepa.checkpoints import load_state_dict_strict, read_torch_file
+
+    ckpt = read_torch_file(path)
+    missing = [k for k in ("encoder_arch", "predictor_arch", "target_encoder", "predictor") if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path}: not a world-model checkpoint (missing {missing})")
+    encoder = VisionTransformer(**ckpt["encoder_arch"])
+    predictor = ActionConditionedPredictor(**ckpt["predictor_arch"])
+    load_state_dict_strict(encoder, ckpt["target_encoder"], f"{path} [encoder]")
+    load_state_dict_strict(predictor, ckpt["predictor"], f"{path} [predictor]")
+    model = WorldModel(encoder, predictor, ckpt["state_update"], int(ckpt["image_size"]))
+    return model.to(device).eval()
