@@ -12,6 +12,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "features": ("jepa.features", "main", "embed video files with a frozen backbone"),
     "pretrain": ("jepa.train.pretrain", "main", "masked latent prediction pretraining (JEPA)"),
+    "train-ac": ("jepa.train.ac", "main", "train the action-conditioned predictor on robot clips"),
     "collect": ("eval.envs.collect", "main", "collect robot clips in a simulated env"),
 }
 

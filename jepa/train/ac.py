@@ -1,0 +1,251 @@
+"""Action-conditioned predictor training on robot clips: ``jepa train-ac CONFIG.yaml [key=value ...]``.
+
+The encoder is frozen. Its layer-normed features of every frame of the trajectory dataset are
+computed once and cached in the run folder (``features.pt``), so CPU training never re-encodes a
+frame. Loss: teacher-forcing L1 + K-step rollout L1 (:mod:`jepa.train.ac_losses`). Validation on
+held-out episodes compares 2- and 4-step open-loop rollout errors with copying the last frame.
+The result is written as a world model (``world_model.pt``) ready for planning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jepa.config import load_config, save_config
+from jepa.data.trajectories import TrajectoryDataset, window_starts
+from jepa.models.ac_predictor import ActionConditionedPredictor
+from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
+from jepa.train.batches import BatchStream, GlobalBatches
+from jepa.train.checkpointing import Checkpointer
+from jepa.train.distributed import init_distributed
+from jepa.train.logging import MetricsLogger
+from jepa.train.loop import TrainState, train_loop
+from jepa.train.optim import build_adamw, set_lr_wd
+from jepa.train.pretrain import all_reduce_gradients, resolve_device
+from jepa.train.schedules import LRSchedule
+from jepa.world_model import WorldModel
+
+
+@dataclass
+class ACDataConfig:
+    path: str = "runs/clips"
+    frame_step: int = 1
+    val_episodes: int = 20  # the last episodes of the dataset are held out
+    encode_batch: int = 64
+
+
+@dataclass
+class ACModelConfig:
+    encoder: str = "runs/pretrain-tiny/latest.pt"  # a checkpoint path or a named backbone
+    encoder_key: str = "target_encoder"
+    embed_dim: int = 128
+    depth: int = 3
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    predict_residual: bool = True
+    zero_init_output: bool = True
+
+
+@dataclass
+class ACOptimConfig:
+    batch_size: int = 32
+    max_steps: int = 600
+    rollout_steps: int = 2
+    lr: LRSchedule = field(default_factory=lambda: LRSchedule(kind="wsd", base=1e-3, start=1e-4, final=1e-5,
+                                                              warmup_steps=30, decay_steps=100, total_steps=0))
+    weight_decay: float = 0.04
+    clip_grad: float | None = 1.0
+
+
+@dataclass
+class ACMetaConfig:
+    run_dir: str = "runs/ac-tiny"
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool = True
+    checkpoint_every: int = 200
+    log_every: int = 10
+    progress: bool = True
+
+
+@dataclass
+class ACConfig:
+    data: ACDataConfig = field(default_factory=ACDataConfig)
+    model: ACModelConfig = field(default_factory=ACModelConfig)
+    # How the planner advances the proprioceptive state: additive per-dim scale (Fetch: 0.05 m per unit) or pose.
+    state_update: dict = field(default_factory=lambda: {"kind": "additive", "scale": [0.05, 0.05, 0.05, 0.0]})
+    optimization: ACOptimConfig = field(default_factory=ACOptimConfig)
+    meta: ACMetaConfig = field(default_factory=ACMetaConfig)
+
+
+# ---------------------------------------------------------------------------------------- features
+
+@dataclass
+class EpisodeFeatures:
+    z: list[torch.Tensor]  # per episode [T, N, D] float16, layer-normed
+    actions: list[torch.Tensor]  # [T-1, A]
+    states: list[torch.Tensor]  # [T, S]
+
+
+def encode_dataset(world: WorldModel, root: str, batch: int, cache: Path) -> EpisodeFeatures:
+    """Features of every frame (cached in ``cache``; reused when the dataset and encoder are unchanged)."""
+    data = TrajectoryDataset(root)
+    key = {"episodes": [(e["id"], e["length"]) for e in data.episodes], "encoder": world.encoder.arch}
+    if cache.exists():
+        saved = torch.load(cache, map_location="cpu", weights_only=True)
+        if saved.get("key") == json.dumps(key) and torch.equal(saved["probe"], _probe(world)):
+            return EpisodeFeatures(saved["z"], saved["actions"], saved["states"])
+    from tqdm import tqdm
+
+    zs, actions, states = [], [], []
+    for i in tqdm(range(len(data)), desc="encode frames", unit="episode"):
+        ep = data.load(i)
+        z = torch.cat([world.encode(ep.frames[j : j + batch]).cpu() for j in range(0, len(ep), batch)])
+        zs.append(z.half())
+        actions.append(torch.from_numpy(ep.actions))
+        states.append(torch.from_numpy(ep.states))
+    from jepa.checkpoints import atomic_torch_save
+
+    atomic_torch_save({"key": json.dumps(key), "probe": _probe(world), "z": zs, "actions": actions,
+                       "states": states}, cache)
+    return EpisodeFeatures(zs, actions, states)
+
+
+def _probe(world: WorldModel) -> torch.Tensor:
+    """A fingerprint of the encoder's weights (so a changed encoder invalidates the cache)."""
+    return torch.stack([p.detach().float().sum().cpu() for p in world.encoder.parameters()])
+
+
+class FeatureWindows(torch.utils.data.Dataset):
+    """Windows of ``window`` cached frames at ``frame_step``; actions summed between sampled frames."""
+
+    def __init__(self, feats: EpisodeFeatures, episodes: list[int], window: int, frame_step: int) -> None:
+        self.feats, self.window, self.step = feats, window, frame_step
+        self.episodes = episodes
+        self.items = [(episodes[e], s) for e, s in
+                      window_starts([feats.z[i].shape[0] for i in episodes], window, frame_step)]
+        if not self.items:
+            raise ValueError(f"no episode is long enough for {window} frames at step {frame_step}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def get(self, i: int) -> dict:
+        e, s = self.items[i]
+        idx = s + self.step * np.arange(self.window)
+        a = self.feats.actions[e][s : idx[-1]].reshape(self.window - 1, self.step, -1).sum(1)
+        return {"z": self.feats.z[e][idx].float(), "actions": a, "states": self.feats.states[e][idx]}
+
+    def __getitem__(self, key) -> dict:
+        return self.get(key[3] if isinstance(key, tuple) else key)
+
+    def stacked(self, limit: int | None = None) -> dict:
+        items = [self.get(i) for i in range(len(self) if limit is None else min(limit, len(self)))]
+        return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+# ---------------------------------------------------------------------------------------- build & step
+
+def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, state_dim: int) -> WorldModel:
+    from jepa.hub import load_backbone
+
+    encoder = load_backbone(cfg.model.encoder, key=cfg.model.encoder_key, device=device)
+    grid = encoder.token_grid(encoder.tubelet_size, *encoder.img_size)
+    m = cfg.model
+    predictor = ActionConditionedPredictor(encoder.embed_dim, grid[1:], m.embed_dim, m.depth, m.num_heads,
+                                           m.mlp_ratio, action_dim=action_dim, state_dim=state_dim,
+                                           predict_residual=m.predict_residual,
+                                           zero_init_output=m.zero_init_output).to(device)
+    return WorldModel(encoder, predictor, cfg.state_update, encoder.img_size[0])
+
+
+def ac_step(world: WorldModel, state: TrainState, batch: dict, cfg: ACConfig, info, device) -> dict:
+    o = cfg.optimization
+    lr = o.lr(state.step)
+    set_lr_wd(state.optimizer, lr, o.weight_decay)
+    use_bf16 = device.type == "cuda" and cfg.meta.bf16
+    with torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext():
+        losses = ac_losses(world.predictor, batch["z"].to(device), batch["actions"].to(device),
+                           batch["states"].to(device), o.rollout_steps)
+    state.optimizer.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    all_reduce_gradients([world.predictor], info)
+    if o.clip_grad is not None:
+        torch.nn.utils.clip_grad_norm_(world.predictor.parameters(), o.clip_grad)
+    state.optimizer.step()
+    return {k: float(v.detach()) for k, v in losses.items()} | {"lr": lr}
+
+
+def validate(world: WorldModel, windows: FeatureWindows, device: torch.device, limit: int = 512) -> dict:
+    """Open-loop rollout error at 2 and 4 steps vs. the copy-the-last-frame baseline (held-out episodes)."""
+    b = windows.stacked(limit)
+    z, a, s = b["z"].to(device), b["actions"].to(device), b["states"].to(device)
+    world.predictor.eval()
+    out = {}
+    for k in (2, 4):
+        if z.shape[1] > k:
+            out[f"rollout_l1_{k}"] = float(rollout_error(world.predictor, z, a, s, k))
+            out[f"copy_last_l1_{k}"] = float(copy_last_frame_error(z, k))
+    world.predictor.train()
+    return out
+
+
+def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
+    device = resolve_device(cfg.meta.device)
+    info = init_distributed(device)
+    torch.manual_seed(cfg.meta.seed)
+    run_dir = Path(cfg.meta.run_dir)
+    o = cfg.optimization
+    if o.lr.total_steps <= 0:
+        o.lr.total_steps = o.max_steps
+    index = TrajectoryDataset(cfg.data.path).index
+    world = build_world_model(cfg, device, index["action_dim"], index["state_dim"])
+    if info.is_main:
+        save_config(cfg, run_dir / "config.yaml")
+    feats = encode_dataset(world, cfg.data.path, cfg.data.encode_batch, run_dir / "features.pt")
+    n_eps = len(feats.z)
+    n_val = min(cfg.data.val_episodes, n_eps // 5)
+    train_eps, val_eps = list(range(n_eps - n_val)), list(range(n_eps - n_val, n_eps))
+    train = FeatureWindows(feats, train_eps, o.rollout_steps + 1, cfg.data.frame_step)
+    batches = GlobalBatches(len(train), o.batch_size, cfg.meta.seed, info.world_size, info.rank)
+    state = TrainState({"predictor": world.predictor}, build_adamw({"predictor": world.predictor}),
+                       extra={"predictor_arch": world.predictor.arch})
+
+    def make_batches(epoch: int, batch: int):
+        return torch.utils.data.DataLoader(train, batch_sampler=BatchStream(batches, epoch, batch),
+                                           generator=torch.Generator())
+
+    logger = MetricsLogger(run_dir / "metrics.jsonl", enabled=info.is_main)
+    train_loop(state, lambda st, b: ac_step(world, st, b, cfg, info, device), make_batches, batches.per_epoch,
+               o.max_steps, Checkpointer(run_dir, cfg.meta.checkpoint_every), logger, config=asdict(cfg),
+               log_every=cfg.meta.log_every, is_main=info.is_main, progress=cfg.meta.progress)
+    report = {}
+    if val_eps:
+        report = validate(world, FeatureWindows(feats, val_eps, 5, cfg.data.frame_step), device)
+    if info.is_main:
+        (run_dir / "validation.json").write_text(json.dumps(report, indent=1))
+        world.save(run_dir / "world_model.pt")
+    return world, report
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="jepa train-ac", description=__doc__.splitlines()[0])
+    p.add_argument("config", nargs="?", default=None, help="YAML config (defaults: the tiny CPU run)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides")
+    args = p.parse_args(list(argv))
+    if args.config is not None and "=" in args.config:
+        args.config, args.overrides = None, [args.config, *args.overrides]
+    cfg = load_config(ACConfig, args.config, args.overrides)
+    _, report = train_ac(cfg)
+    print(f"world model: {Path(cfg.meta.run_dir) / 'world_model.pt'}")
+    for k, v in report.items():
+        print(f"  {k}: {v:.4f}")
+    return 0
