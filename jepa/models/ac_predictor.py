@@ -167,6 +167,8 @@ class ActionConditionedPredictor(nn.Module):
         return self._readout(x, f)[:, 0]
 
 
-def vit_ac_predictor(embed_dim: int = 1408, grid: tuple[int, int] = (16, 16), **overrides) -> ActionConditionedPredictor:
+def vit_ac_predictor(embed_dim: int = 1408, grid: tuple[int, int] = (16, 16),
+                     **overrides) -> ActionConditionedPredictor:
     """The released V-JEPA 2-AC size (1024 wide, depth 24, 16 heads, 7-D actions/states) unless overridden."""
     return ActionConditionedPredictor(embed_dim, grid, **overrides)
+

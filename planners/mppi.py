@@ -1,0 +1,87 @@
+"""Model-predictive path integral (MPPI) over action sequences.
+
+Each iteration perturbs the current mean with Gaussian noise, clips the candidates to the box,
+scores them, and replaces the mean by the softmax-weighted average of the candidates::
+
+    w_i  = softmax(-(c_i - min_j c_j) / temperature)
+    mean <- (1 - momentum) * sum_i w_i x_i + momentum * mean
+
+``temperature`` is in cost units: small values approach picking the best candidate, large values
+approach the plain average. The std is fixed per dim and shrinks by ``std_decay`` each iteration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from planners.base import CostFn, PlanResult, PlanSpace, evaluate, initial_plan, normal
+from planners.cem import initial_std
+
+
+@dataclass
+class MPPIConfig:
+    """MPPI budget and weighting.
+
+    Attributes:
+        samples: candidate sequences per iteration (>= 2).
+        iterations: update rounds (>= 1).
+        temperature: softmax temperature in cost units (> 0).
+        momentum: weight kept on the previous mean, in [0, 1).
+        init_std: per-dim std in planner units (one value or one per dim); empty = half the box width.
+        std_decay: factor applied to the std after each iteration, in (0, 1].
+    """
+
+    samples: int = 200
+    iterations: int = 6
+    temperature: float = 0.01
+    momentum: float = 0.0
+    init_std: list[float] | None = None
+    std_decay: float = 0.7
+
+    def __post_init__(self) -> None:
+        if self.samples < 2 or self.iterations < 1:
+            raise ValueError(f"MPPI needs samples >= 2 and iterations >= 1, got "
+                             f"{self.samples}, {self.iterations}")
+        if self.temperature <= 0:
+            raise ValueError(f"MPPI temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"MPPI momentum must be in [0, 1), got {self.momentum}")
+        if not 0.0 < self.std_decay <= 1.0:
+            raise ValueError(f"MPPI std_decay must be in (0, 1], got {self.std_decay}")
+
+
+def mppi_weights(costs: Tensor, temperature: float) -> Tensor:
+    """``[S]`` softmax weights of ``costs [S]`` (shifted by the minimum for numerical safety)."""
+    return torch.softmax(-(costs - costs.min()) / temperature, dim=0)
+
+
+class MPPI:
+    """MPPI solver (see the module docstring); follows :class:`planners.base.Solver`."""
+
+    def __init__(self, config: MPPIConfig) -> None:
+        self.config = config
+
+    @torch.no_grad()
+    def solve(self, cost_fn: CostFn, space: PlanSpace, init: Tensor | None = None,
+              generator: torch.Generator | None = None) -> PlanResult:
+        cfg = self.config
+        mean = initial_plan(space, init)
+        std = initial_std(space, cfg.init_std)
+        searched = ~space.pin_mask
+        energies, stds = [], []
+        for _ in range(cfg.iterations):
+            noise = normal((cfg.samples, space.horizon, space.action_dim), generator, space.device)
+            candidates = space.project(mean + std * noise)
+            costs = evaluate(cost_fn, candidates)
+            w = mppi_weights(costs, cfg.temperature)
+            mean = (1 - cfg.momentum) * torch.einsum("s,sha->ha", w, candidates) + cfg.momentum * mean
+            std = std * cfg.std_decay
+            energies.append(float(costs.min()))
+            stds.append(float(std[:, searched].mean()) if searched.any() else 0.0)
+        plan = space.project(mean)
+        energy = float(evaluate(cost_fn, plan[None])[0])
+        return PlanResult(plan=plan, energy=energy, energies=energies, stds=stds,
+                          evaluations=cfg.samples * cfg.iterations + 1)

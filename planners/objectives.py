@@ -1,0 +1,147 @@
+"""Energies for goal-image planning, and the cost that composes a world model with one.
+
+The world model is anything that follows :class:`LatentWorldModel` (``jepa.world_model.WorldModel``
+does). :class:`WorldModelCost` encodes the context image and the goal once per planning step, then
+scores candidate action sequences ``[S, H, A] -> [S]`` by rolling them out and measuring how far the
+predicted embedding is from the goal embedding (plus an optional proprioceptive term).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@runtime_checkable
+class LatentWorldModel(Protocol):
+    """What planning needs from a world model.
+
+    encode(images): uint8 ``[B, H, W, 3]`` -> embeddings ``[B, N, D]``.
+    rollout(z0, state0, actions): ``z0 [B, N, D]``, ``state0 [B, S]``, ``actions [B, H, A]`` ->
+        (embeddings ``[B, H, N, D]`` after each action, states ``[B, H, S]``).
+    """
+
+    def encode(self, images: np.ndarray | Tensor) -> Tensor: ...
+
+    def rollout(self, z0: Tensor, state0: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+def l1_distance(z: Tensor, goal: Tensor) -> Tensor:
+    """Mean absolute difference over tokens and dims: ``z [S, N, D]``, ``goal [N, D]`` -> ``[S]``.
+
+    The released V-JEPA 2 energy.
+    """
+    return (z - goal).abs().flatten(1).mean(1)
+
+
+def l2_distance(z: Tensor, goal: Tensor) -> Tensor:
+    """Mean squared difference over tokens and dims: ``z [S, N, D]``, ``goal [N, D]`` -> ``[S]``."""
+    return (z - goal).pow(2).flatten(1).mean(1)
+
+
+DISTANCES = {"l1": l1_distance, "l2": l2_distance}
+
+
+@dataclass
+class ObjectiveConfig:
+    """How a rollout is scored against the goal.
+
+    Attributes:
+        distance: ``"l1"`` (mean |z - goal|, released) or ``"l2"`` (mean squared difference).
+        step_weights: weight per horizon step ``[H]`` on the embedding distance; empty = only the final
+            step (weight 1), as released.
+        state_weight: weight of the proprioceptive term (0 = off): ``distance`` between the predicted
+            final state and the goal state, averaged over ``state_dims``.
+        state_dims: which state dims enter the state term; empty = all.
+    """
+
+    distance: str = "l1"
+    step_weights: list[float] | None = None
+    state_weight: float = 0.0
+    state_dims: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.distance not in DISTANCES:
+            raise ValueError(f"unknown distance {self.distance!r}; known: {sorted(DISTANCES)}")
+        if self.state_weight < 0:
+            raise ValueError(f"state_weight must be >= 0, got {self.state_weight}")
+
+
+class Objective:
+    """Scores rollouts: ``z [S, H, N, D]``, ``states [S, H, Sd]`` against ``goal_z [N, D]``,
+    ``goal_state [Sd]`` -> energies ``[S]``."""
+
+    def __init__(self, config: ObjectiveConfig) -> None:
+        self.config = config
+        self.distance = DISTANCES[config.distance]
+
+    def __call__(self, z: Tensor, states: Tensor, goal_z: Tensor, goal_state: Tensor | None) -> Tensor:
+        cfg = self.config
+        horizon = z.shape[1]
+        if cfg.step_weights:
+            if len(cfg.step_weights) != horizon:
+                raise ValueError(f"step_weights has {len(cfg.step_weights)} values, the horizon is {horizon}")
+            energy = sum(w * self.distance(z[:, h], goal_z) for h, w in enumerate(cfg.step_weights) if w != 0)
+        else:
+            energy = self.distance(z[:, -1], goal_z)
+        if cfg.state_weight > 0:
+            if goal_state is None:
+                raise ValueError("the objective has a state term (state_weight > 0) but no goal state "
+                                 "was given")
+            dims = cfg.state_dims or list(range(states.shape[-1]))
+            state_term = self.distance(states[:, -1, None, dims], goal_state[None, dims])
+            energy = energy + cfg.state_weight * state_term
+        return energy
+
+
+class WorldModelCost:
+    """The ``[S, H, A] -> [S]`` cost a solver minimises, for one planning step.
+
+    Call :meth:`set_goal` once per episode and :meth:`set_context` once per planning step; both
+    encode a single image, never one per candidate. Candidates are rolled out in chunks of ``chunk``
+    sequences (``None`` = all at once) to bound memory. Gradients flow through the rollout unless the
+    caller disables them, so the gradient solver can use the same cost.
+    """
+
+    def __init__(self, world_model: LatentWorldModel, objective: Objective, action_dim: int,
+                 chunk: int | None = None) -> None:
+        self.world_model = world_model
+        self.objective = objective
+        self.action_dim = action_dim
+        self.chunk = chunk
+        self.goal_z: Tensor | None = None
+        self.goal_state: Tensor | None = None
+        self.z0: Tensor | None = None
+        self.state0: Tensor | None = None
+
+    def set_goal(self, goal_image: np.ndarray, goal_state: np.ndarray | None = None) -> Tensor:
+        """Encode the goal image ``[H, W, 3]`` uint8 once; returns ``goal_z [N, D]``."""
+        self.goal_z = self.world_model.encode(np.asarray(goal_image)[None])[0]
+        self.goal_state = None if goal_state is None else torch.as_tensor(
+            np.asarray(goal_state), dtype=torch.float32, device=self.goal_z.device)
+        return self.goal_z
+
+    def set_context(self, image: np.ndarray, state: np.ndarray) -> None:
+        """Encode the current image ``[H, W, 3]`` uint8 and hold the state ``[Sd]``."""
+        self.z0 = self.world_model.encode(np.asarray(image)[None])
+        self.state0 = torch.as_tensor(np.asarray(state), dtype=torch.float32, device=self.z0.device)[None]
+
+    def __call__(self, actions: Tensor) -> Tensor:
+        if self.z0 is None or self.goal_z is None:
+            raise RuntimeError("WorldModelCost: call set_goal() and set_context() before scoring actions")
+        if actions.ndim != 3 or actions.shape[-1] != self.action_dim:
+            raise ValueError(f"WorldModelCost: expected actions [S, H, {self.action_dim}], "
+                             f"got {tuple(actions.shape)}")
+        device = actions.device
+        actions = actions.to(self.z0.device)
+        step = self.chunk or actions.shape[0]
+        out = []
+        for a in actions.split(step):
+            s = a.shape[0]
+            z, states = self.world_model.rollout(self.z0.expand(s, -1, -1), self.state0.expand(s, -1), a)
+            out.append(self.objective(z, states, self.goal_z, self.goal_state))
+        return torch.cat(out).float().to(device)

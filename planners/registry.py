@@ -1,0 +1,57 @@
+"""Solvers by name, so a config picks one: ``build_solver("cem", CEMConfig(...))``.
+
+A YAML file under ``configs/plan/`` fills :class:`SolverConfig`; ``load_solver(path, overrides)``
+builds the solver it names. Adding a solver is one file plus one line in ``SOLVERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jepa.config import load_config
+from planners.base import Solver
+from planners.cem import CEM, CEMConfig
+from planners.gradient import GradientConfig, GradientSolver
+from planners.mppi import MPPI, MPPIConfig
+
+SOLVERS: dict[str, tuple[type, Callable[[Any], Solver]]] = {
+    "cem": (CEMConfig, CEM),
+    "mppi": (MPPIConfig, MPPI),
+    "gradient": (GradientConfig, GradientSolver),
+}
+
+
+def build_solver(name: str, config: Any | None = None) -> Solver:
+    """The solver called ``name`` with ``config`` (its config dataclass, or ``None`` for defaults)."""
+    if name not in SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; known: {sorted(SOLVERS)}")
+    schema, cls = SOLVERS[name]
+    config = schema() if config is None else config
+    if not isinstance(config, schema):
+        raise TypeError(f"solver {name!r} needs a {schema.__name__}, got {type(config).__name__}")
+    return cls(config)
+
+
+@dataclass
+class SolverConfig:
+    """Which solver to use (``name``) and the settings of each; only the named section is used."""
+
+    name: str = "cem"
+    cem: CEMConfig = field(default_factory=CEMConfig)
+    mppi: MPPIConfig = field(default_factory=MPPIConfig)
+    gradient: GradientConfig = field(default_factory=GradientConfig)
+
+
+def solver_from_config(cfg: SolverConfig) -> Solver:
+    """Build the solver ``cfg.name`` from its section of ``cfg``."""
+    if cfg.name not in SOLVERS:
+        raise ValueError(f"unknown solver {cfg.name!r}; known: {sorted(SOLVERS)}")
+    return build_solver(cfg.name, getattr(cfg, cfg.name))
+
+
+def load_solver(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Solver:
+    """Read a ``configs/plan/*.yaml`` file (plus ``key=value`` overrides) and build its solver."""
+    return solver_from_config(load_config(SolverConfig, path, overrides))
