@@ -14,6 +14,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pretrain": ("jepa.train.pretrain", "main", "masked latent prediction pretraining (JEPA)"),
     "train-ac": ("jepa.train.ac", "main", "train the action-conditioned predictor on robot clips"),
     "collect": ("eval.envs.collect", "main", "collect robot clips in a simulated env"),
+    "plan": ("eval.planning", "main", "goal-image MPC episodes with a trained world model"),
+    "demo": ("eval.demo", "main", "the whole chain on the simulated arm: collect, pretrain, train-ac, plan"),
+    "eval": ("eval.cli", "main", "evaluate frozen backbones: probes, classification, action anticipation"),
 }
 
 

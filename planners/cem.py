@@ -13,7 +13,7 @@ iteration.
 
 Released settings (``WorldModel`` in ``notebooks/utils``): 400 samples x 10 iterations, topk 10,
 horizon 2, momentum 0.15/0.15, bounds +-0.05 m on xyz (``maxnorm``) and +-0.75 on the gripper,
-initial std ``maxnorm`` on xyz and 1.0 on the gripper. ``configs/plan/cem_released.yaml`` holds the
+initial std ``maxnorm`` on xyz and 1.0 on the gripper. ``configs/plan/solvers/cem_released.yaml`` holds the
 800-sample variant; the defaults here are CPU-sized.
 """
 

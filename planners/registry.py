@@ -1,6 +1,6 @@
 """Solvers by name, so a config picks one: ``build_solver("cem", CEMConfig(...))``.
 
-A YAML file under ``configs/plan/`` fills :class:`SolverConfig`; ``load_solver(path, overrides)``
+A YAML file under ``configs/plan/solvers/`` fills :class:`SolverConfig`; ``load_solver(path, overrides)``
 builds the solver it names. Adding a solver is one file plus one line in ``SOLVERS``.
 """
 
@@ -53,5 +53,5 @@ def solver_from_config(cfg: SolverConfig) -> Solver:
 
 
 def load_solver(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Solver:
-    """Read a ``configs/plan/*.yaml`` file (plus ``key=value`` overrides) and build its solver."""
+    """Read a ``configs/plan/solvers/*.yaml`` file (plus ``key=value`` overrides) and build its solver."""
     return solver_from_config(load_config(SolverConfig, path, overrides))

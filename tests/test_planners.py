@@ -165,7 +165,7 @@ def test_registry_and_yaml_configs():
         build_solver("nope")
     with pytest.raises(TypeError, match="CEMConfig"):
         build_solver("cem", MPPIConfig())
-    root = Path(__file__).resolve().parents[1] / "configs" / "plan"
+    root = Path(__file__).resolve().parents[1] / "configs" / "plan" / "solvers"
     kinds = {p.stem: type(load_solver(p)).__name__ for p in sorted(root.glob("*.yaml"))}
     assert kinds == {"cem": "CEM", "cem_released": "CEM", "gradient": "GradientSolver", "mppi": "MPPI"}
     released = load_solver(root / "cem_released.yaml", ["cem.topk=12"])

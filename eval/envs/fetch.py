@@ -40,6 +40,19 @@ class CameraConfig:
     elevation: float = -30.0
 
 
+def _import_triton_before_gl() -> None:
+    """Import triton (if installed) before the first GL context exists.
+
+    Importing triton after MuJoCo has created an EGL context segfaults the process (torch 2.14 CUDA
+    wheels + mujoco 3.3, measured); torch imports triton lazily (``torch._dynamo``, e.g. via timm), so
+    any process that renders first and builds a model afterwards would crash.
+    """
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        pass
+
+
 class FetchEnv:
     """Fetch ``reach``/``push`` with image observations; follows :class:`planners.protocol.GoalEnv`.
 
@@ -60,6 +73,7 @@ class FetchEnv:
         self._u = self._env.unwrapped
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
         self.state_dim = 4
+        _import_triton_before_gl()
         self._setup_rendering()
         self._goal_image: np.ndarray | None = None
 

@@ -84,9 +84,11 @@ class Attention(nn.Module):
     ) -> Tensor:
         b, n, d = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
-        if rope is not None:
-            q, k = apply_rope(q, rope), apply_rope(k, rope)
+        if rope is not None:  # one rotation for q and k together
+            q, k = apply_rope(qkv[:2], rope).unbind(0)
+            v = qkv[2]
+        else:
+            q, k, v = qkv.unbind(0)
         if cache is not None:
             k, v = cache.append(layer, k, v)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)

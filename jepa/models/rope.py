@@ -60,14 +60,18 @@ def _rotate_pairs(x: Tensor) -> Tensor:
 
 
 def apply_rope(x: Tensor, angles: RopeAngles) -> Tensor:
-    """Rotate the first ``3 d`` dims of every head of ``x`` ([B, heads, N, head_dim])."""
-    r = angles.rotated_dims
+    """Rotate the first ``3 d`` dims of every head of ``x`` (``[..., N, head_dim]``, e.g. ``[B, heads, N, hd]``).
+
+    The unrotated tail dims get cos 1 / sin 0 rather than a slice-and-concatenate, which saves a
+    copy of ``x`` (the tail has an even width, so the pairs stay aligned).
+    """
+    r, hd = angles.rotated_dims, x.shape[-1]
     cos = angles.cos.to(x.dtype)
     sin = angles.sin.to(x.dtype)
-    if r == x.shape[-1]:
-        return x * cos + _rotate_pairs(x) * sin
-    head, tail = x[..., :r], x[..., r:]
-    return torch.cat((head * cos + _rotate_pairs(head) * sin, tail), dim=-1)
+    if r < hd:
+        cos = torch.nn.functional.pad(cos, (0, hd - r), value=1.0)
+        sin = torch.nn.functional.pad(sin, (0, hd - r), value=0.0)
+    return x * cos + _rotate_pairs(x) * sin
 
 
 class Rope3D(torch.nn.Module):

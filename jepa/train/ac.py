@@ -36,8 +36,19 @@ from jepa.world_model import WorldModel
 
 @dataclass
 class ACDataConfig:
+    """``source``: ``trajectories`` (the project's clip format at ``path``) or ``droid`` (raw DROID: ``path``
+    lists one episode folder per line). ``cache_features`` encodes every frame once into ``features.pt``
+    (small datasets); otherwise, and always for DROID, frames are encoded inside each training step.
+    ``window``: frames per training window (0 = ``rollout_steps + 1``; the release uses 8)."""
+
+    source: str = "trajectories"
     path: str = "runs/clips"
     frame_step: int = 1
+    window: int = 0
+    cache_features: bool = True
+    droid_fps: float = 4.0
+    droid_max_aspect: float = 1.35  # centre crop to at most this width/height before resizing (as released)
+    num_workers: int = 0
     val_episodes: int = 20  # the last episodes of the dataset are held out
     encode_batch: int = 64
 
@@ -152,6 +163,35 @@ class FeatureWindows(torch.utils.data.Dataset):
         return {k: torch.stack([it[k] for it in items]) for k in items[0]}
 
 
+class RawWindows(torch.utils.data.Dataset):
+    """Frame windows (``TrajectoryWindows`` / ``DroidWindows``) keyed by the trainer's ``(epoch, batch, row,
+    index)``; a window whose video cannot be read is skipped with a warning naming it, replaced by the
+    next index, and counted in the sample (``skipped``). ``max_skips`` failures in a row raise."""
+
+    def __init__(self, windows, max_skips: int = 10) -> None:
+        self.windows, self.max_skips = windows, max_skips
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, key) -> dict:
+        import warnings
+
+        from jepa.data.trajectories import TrajectoryFormatError
+        from jepa.data.video import VideoReadError
+
+        index = key[3] if isinstance(key, tuple) else key
+        for skipped in range(self.max_skips + 1):
+            try:
+                item = self.windows[(index + skipped) % len(self.windows)]
+            except (TrajectoryFormatError, VideoReadError) as err:
+                warnings.warn(f"skipping an unreadable window: {err}", stacklevel=2)
+                continue
+            return {"frames": item["frames"], "states": item["states"], "actions": item["actions"],
+                    "skipped": skipped}
+        raise RuntimeError(f"{self.max_skips + 1} windows in a row from index {index} could not be read")
+
+
 # ---------------------------------------------------------------------------------------- build & step
 
 def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, state_dim: int) -> WorldModel:
@@ -167,13 +207,36 @@ def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, stat
     return WorldModel(encoder, predictor, cfg.state_update, encoder.img_size[0])
 
 
+def center_crop_aspect(frames: torch.Tensor, max_aspect: float) -> torch.Tensor:
+    """Centre-crop ``[..., H, W]`` frames to a width of at most ``max_aspect * H`` (wide DROID frames)."""
+    h, w = frames.shape[-2:]
+    keep = min(w, int(round(max_aspect * h)))
+    left = (w - keep) // 2
+    return frames[..., left : left + keep]
+
+
+@torch.no_grad()
+def encode_windows(world: WorldModel, frames: torch.Tensor, max_aspect: float) -> torch.Tensor:
+    """uint8 ``[B, T, 3, H, W]`` -> layer-normed features ``[B, T, N, D]`` (each frame on its own)."""
+    b, t = frames.shape[:2]
+    z = world.encode(center_crop_aspect(frames.flatten(0, 1), max_aspect).permute(0, 2, 3, 1))
+    return z.view(b, t, *z.shape[1:])
+
+
+def batch_features(world: WorldModel, batch: dict, cfg: ACConfig, device: torch.device) -> torch.Tensor:
+    """``z [B, T, N, D]`` of a batch: cached features, or the frames encoded now by the frozen encoder."""
+    if "z" in batch:
+        return batch["z"].to(device)
+    return encode_windows(world, batch["frames"].to(device), cfg.data.droid_max_aspect).float()
+
+
 def ac_step(world: WorldModel, state: TrainState, batch: dict, cfg: ACConfig, info, device) -> dict:
     o = cfg.optimization
     lr = o.lr(state.step)
     set_lr_wd(state.optimizer, lr, o.weight_decay)
     use_bf16 = device.type == "cuda" and cfg.meta.bf16
     with torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext():
-        losses = ac_losses(world.predictor, batch["z"].to(device), batch["actions"].to(device),
+        losses = ac_losses(world.predictor, batch_features(world, batch, cfg, device), batch["actions"].to(device),
                            batch["states"].to(device), o.rollout_steps)
     state.optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
@@ -181,13 +244,18 @@ def ac_step(world: WorldModel, state: TrainState, batch: dict, cfg: ACConfig, in
     if o.clip_grad is not None:
         torch.nn.utils.clip_grad_norm_(world.predictor.parameters(), o.clip_grad)
     state.optimizer.step()
-    return {k: float(v.detach()) for k, v in losses.items()} | {"lr": lr}
+    skipped = {"skipped": float(batch["skipped"].sum())} if "skipped" in batch else {}
+    return {k: float(v.detach()) for k, v in losses.items()} | {"lr": lr} | skipped
 
 
-def validate(world: WorldModel, windows: FeatureWindows, device: torch.device, limit: int = 512) -> dict:
+def validate(world: WorldModel, windows, device: torch.device, cfg: ACConfig, limit: int = 512) -> dict:
     """Open-loop rollout error at 2 and 4 steps vs. the copy-the-last-frame baseline (held-out episodes)."""
-    b = windows.stacked(limit)
-    z, a, s = b["z"].to(device), b["actions"].to(device), b["states"].to(device)
+    if isinstance(windows, FeatureWindows):
+        b = windows.stacked(limit)
+    else:
+        items = [windows[i] for i in np.linspace(0, len(windows) - 1, min(limit, len(windows))).astype(int)]
+        b = {k: torch.stack([it[k] for it in items]) for k in ("frames", "actions", "states")}
+    z, a, s = batch_features(world, b, cfg, device), b["actions"].to(device), b["states"].to(device)
     world.predictor.eval()
     out = {}
     for k in (2, 4):
@@ -198,6 +266,45 @@ def validate(world: WorldModel, windows: FeatureWindows, device: torch.device, l
     return out
 
 
+def data_dims(d: ACDataConfig) -> tuple[int, int]:
+    """``(action_dim, state_dim)`` of the dataset."""
+    if d.source == "droid":
+        return 7, 7
+    if d.source != "trajectories":
+        raise ValueError(f"data.source must be 'trajectories' or 'droid', got {d.source!r}")
+    index = TrajectoryDataset(d.path).index
+    return index["action_dim"], index["state_dim"]
+
+
+def split_episodes(n_eps: int, val_episodes: int) -> tuple[list[int], list[int]]:
+    """The last ``min(val_episodes, n_eps // 5)`` episodes are held out for validation."""
+    n_val = min(val_episodes, n_eps // 5)
+    return list(range(n_eps - n_val)), list(range(n_eps - n_val, n_eps))
+
+
+def build_windows(world: WorldModel, cfg: ACConfig, window: int, run_dir: Path):
+    """Training windows and validation windows (5 frames, or ``None`` with too few episodes)."""
+    d = cfg.data
+    if d.source == "droid":
+        from jepa.data.droid import DroidWindows
+
+        folders = [line.split()[0] for line in Path(d.path).read_text().splitlines() if line.strip()]
+        train_eps, val_eps = split_episodes(len(folders), d.val_episodes)
+        train = DroidWindows([folders[i] for i in train_eps], window, d.droid_fps)
+        val = DroidWindows([folders[i] for i in val_eps], 5, d.droid_fps) if val_eps else None
+        return RawWindows(train), (RawWindows(val) if val is not None else None)
+    if not d.cache_features:
+        from jepa.data.trajectories import TrajectoryWindows
+
+        train_eps, val_eps = split_episodes(len(TrajectoryDataset(d.path)), d.val_episodes)
+        train = RawWindows(TrajectoryWindows(d.path, window, d.frame_step, train_eps))
+        return train, (RawWindows(TrajectoryWindows(d.path, 5, d.frame_step, val_eps)) if val_eps else None)
+    feats = encode_dataset(world, d.path, d.encode_batch, run_dir / "features.pt")
+    train_eps, val_eps = split_episodes(len(feats.z), d.val_episodes)
+    train = FeatureWindows(feats, train_eps, window, d.frame_step)
+    return train, (FeatureWindows(feats, val_eps, 5, d.frame_step) if val_eps else None)
+
+
 def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     device = resolve_device(cfg.meta.device)
     info = init_distributed(device)
@@ -206,30 +313,27 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     o = cfg.optimization
     if o.lr.total_steps <= 0:
         o.lr.total_steps = o.max_steps
-    index = TrajectoryDataset(cfg.data.path).index
-    world = build_world_model(cfg, device, index["action_dim"], index["state_dim"])
+    window = cfg.data.window or o.rollout_steps + 1
+    action_dim, state_dim = data_dims(cfg.data)
+    world = build_world_model(cfg, device, action_dim, state_dim)
     if info.is_main:
         save_config(cfg, run_dir / "config.yaml")
-    feats = encode_dataset(world, cfg.data.path, cfg.data.encode_batch, run_dir / "features.pt")
-    n_eps = len(feats.z)
-    n_val = min(cfg.data.val_episodes, n_eps // 5)
-    train_eps, val_eps = list(range(n_eps - n_val)), list(range(n_eps - n_val, n_eps))
-    train = FeatureWindows(feats, train_eps, o.rollout_steps + 1, cfg.data.frame_step)
+    train, val = build_windows(world, cfg, window, run_dir)
     batches = GlobalBatches(len(train), o.batch_size, cfg.meta.seed, info.world_size, info.rank)
     state = TrainState({"predictor": world.predictor}, build_adamw({"predictor": world.predictor}),
                        extra={"predictor_arch": world.predictor.arch})
 
     def make_batches(epoch: int, batch: int):
         return torch.utils.data.DataLoader(train, batch_sampler=BatchStream(batches, epoch, batch),
-                                           generator=torch.Generator())
+                                           num_workers=cfg.data.num_workers, generator=torch.Generator())
 
     logger = MetricsLogger(run_dir / "metrics.jsonl", enabled=info.is_main)
     train_loop(state, lambda st, b: ac_step(world, st, b, cfg, info, device), make_batches, batches.per_epoch,
                o.max_steps, Checkpointer(run_dir, cfg.meta.checkpoint_every), logger, config=asdict(cfg),
                log_every=cfg.meta.log_every, is_main=info.is_main, progress=cfg.meta.progress)
     report = {}
-    if val_eps:
-        report = validate(world, FeatureWindows(feats, val_eps, 5, cfg.data.frame_step), device)
+    if val is not None:
+        report = validate(world, val, device, cfg)
     if info.is_main:
         (run_dir / "validation.json").write_text(json.dumps(report, indent=1))
         world.save(run_dir / "world_model.pt")
