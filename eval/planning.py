@@ -130,7 +130,8 @@ def draw_energy_landscape(env, world_model, cfg: PlanConfig, space: PlanSpace, o
 
     env.reset(seed=cfg.seed)
     one_step = PlanSpace(space.low, space.high, 1, space.pinned)
-    cost = WorldModelCost(world_model, Objective(cfg.objective), space.action_dim)
+    cost = WorldModelCost(world_model, Objective(cfg.objective), space.action_dim,
+                          chunk=cfg.mpc.chunk, precision=cfg.mpc.precision)
     cost.set_goal(env.goal_image())
     cost.set_context(env.image(), env.state())
     dims = (cfg.landscape_dims[0], cfg.landscape_dims[1])

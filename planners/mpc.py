@@ -119,11 +119,16 @@ class MPCConfig:
     max_steps: env-step budget per episode (>= 1).
     execute_steps: actions of each plan executed before replanning (1 <= k <= horizon).
     warm_start: start each solve from the previous plan shifted by the executed actions.
+    precision: ``fp32`` or ``bf16`` (autocast of the encoder and rollout; the fast path on CUDA).
+    chunk: candidates rolled out per batch (``None`` = all at once). On a CPU, chunks of about 50
+        beat one large batch (BENCHMARKS.md, planning speed; not measured on a GPU).
     """
 
     max_steps: int = 50
     execute_steps: int = 1
     warm_start: bool = True
+    precision: str = "fp32"
+    chunk: int | None = None
 
 
 def run_episode(env: GoalEnv, world_model: LatentWorldModel, solver: Solver, space: PlanSpace,
@@ -158,7 +163,7 @@ def run_episode(env: GoalEnv, world_model: LatentWorldModel, solver: Solver, spa
                          "be seen by the same camera at the same size")
     if observations is not None:
         observations.append(first)
-    cost = WorldModelCost(world_model, objective, action_dim)
+    cost = WorldModelCost(world_model, objective, action_dim, chunk=config.chunk, precision=config.precision)
     cost.set_goal(goal, goal_state)
     record = EpisodeRecord(episode=episode, seed=seed, success=bool(env.is_success()), env_steps=0,
                            initial_distance=float(env.distance_to_goal()), final_distance=float("nan"))

@@ -8,12 +8,15 @@ predicted embedding is from the goal embedding (plus an optional proprioceptive 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor
+
+PRECISIONS = ("fp32", "bf16")
 
 
 @runtime_checkable
@@ -104,15 +107,21 @@ class WorldModelCost:
     Call :meth:`set_goal` once per episode and :meth:`set_context` once per planning step; both
     encode a single image, never one per candidate. Candidates are rolled out in chunks of ``chunk``
     sequences (``None`` = all at once) to bound memory. Gradients flow through the rollout unless the
-    caller disables them, so the gradient solver can use the same cost.
+    caller disables them, so the gradient solver can use the same cost. ``precision="bf16"`` runs
+    the encoder and the rollout under bfloat16 autocast (the fast path on CUDA; energies stay fp32).
     """
 
     def __init__(self, world_model: LatentWorldModel, objective: Objective, action_dim: int,
-                 chunk: int | None = None) -> None:
+                 chunk: int | None = None, precision: str = "fp32") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"WorldModelCost: precision must be one of {PRECISIONS}, got {precision!r}")
+        if chunk is not None and chunk < 1:
+            raise ValueError(f"WorldModelCost: chunk must be >= 1 or None, got {chunk}")
         self.world_model = world_model
         self.objective = objective
         self.action_dim = action_dim
         self.chunk = chunk
+        self.precision = precision
         self.goal_z: Tensor | None = None
         self.goal_state: Tensor | None = None
         self.z0: Tensor | None = None
@@ -120,14 +129,16 @@ class WorldModelCost:
 
     def set_goal(self, goal_image: np.ndarray, goal_state: np.ndarray | None = None) -> Tensor:
         """Encode the goal image ``[H, W, 3]`` uint8 once; returns ``goal_z [N, D]``."""
-        self.goal_z = self.world_model.encode(np.asarray(goal_image)[None])[0]
+        with self._autocast():
+            self.goal_z = self.world_model.encode(np.asarray(goal_image)[None])[0].float()
         self.goal_state = None if goal_state is None else torch.as_tensor(
             np.asarray(goal_state), dtype=torch.float32, device=self.goal_z.device)
         return self.goal_z
 
     def set_context(self, image: np.ndarray, state: np.ndarray) -> None:
         """Encode the current image ``[H, W, 3]`` uint8 and hold the state ``[Sd]``."""
-        self.z0 = self.world_model.encode(np.asarray(image)[None])
+        with self._autocast():
+            self.z0 = self.world_model.encode(np.asarray(image)[None])
         self.state0 = torch.as_tensor(np.asarray(state), dtype=torch.float32, device=self.z0.device)[None]
 
     def __call__(self, actions: Tensor) -> Tensor:
@@ -142,6 +153,13 @@ class WorldModelCost:
         out = []
         for a in actions.split(step):
             s = a.shape[0]
-            z, states = self.world_model.rollout(self.z0.expand(s, -1, -1), self.state0.expand(s, -1), a)
-            out.append(self.objective(z, states, self.goal_z, self.goal_state))
+            with self._autocast():
+                z, states = self.world_model.rollout(self.z0.expand(s, -1, -1), self.state0.expand(s, -1), a)
+            out.append(self.objective(z.float(), states.float(), self.goal_z, self.goal_state))
         return torch.cat(out).float().to(device)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        device = torch.device(getattr(self.world_model, "device", "cpu"))
+        return torch.autocast(device.type, dtype=torch.bfloat16)

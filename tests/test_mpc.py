@@ -257,3 +257,28 @@ def test_cost_works_with_the_project_world_model():
     res = CEM(CEMConfig(samples=16, iterations=2, topk=4)).solve(cost, PlanSpace.symmetric(1.0, 4, 2),
                                                                  generator=torch.Generator().manual_seed(0))
     assert res.plan.shape == (2, 4) and res.energy <= float(cost(torch.zeros(1, 2, 4)).detach()) + 1e-4
+
+
+def test_bf16_cost_runs_under_autocast_and_tracks_fp32():
+    """precision="bf16" really runs the rollout in bfloat16 (energies differ from fp32 at bf16's
+    resolution, but rank candidates alike); an unknown precision is rejected."""
+    from tests.test_world_model import make_world_model
+
+    wm = make_world_model()
+    rng = np.random.default_rng(1)
+    goal = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    image = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    actions = torch.randn(16, 2, 4, generator=torch.Generator().manual_seed(1))
+    energies = {}
+    for precision in ("fp32", "bf16"):
+        cost = WorldModelCost(wm, Objective(ObjectiveConfig()), action_dim=4, precision=precision)
+        cost.set_goal(goal)
+        cost.set_context(image, np.zeros(4, np.float32))
+        with torch.no_grad():
+            energies[precision] = cost(actions)
+    assert energies["bf16"].dtype == torch.float32
+    diff = (energies["bf16"] - energies["fp32"]).abs()
+    assert diff.max() > 0  # bf16 was really used
+    torch.testing.assert_close(energies["bf16"], energies["fp32"], atol=2e-2, rtol=2e-2)
+    with pytest.raises(ValueError, match="precision"):
+        WorldModelCost(wm, Objective(ObjectiveConfig()), action_dim=4, precision="fp16")

@@ -53,6 +53,16 @@ def _import_triton_before_gl() -> None:
         pass
 
 
+def _silence_adroit_notice() -> None:
+    """gymnasium-robotics prints a notice about its Adroit hand rewards at import (once per process,
+    on stderr); it does not concern the Fetch tasks, so drop it before the import."""
+    try:
+        from farama_notifications import notifications
+    except ImportError:
+        return
+    notifications.pop("gymnasium_robotics", None)
+
+
 class FetchEnv:
     """Fetch ``reach``/``push`` with image observations; follows :class:`planners.protocol.GoalEnv`.
 
@@ -63,6 +73,7 @@ class FetchEnv:
                  max_episode_steps: int | None = None) -> None:
         if task not in TASKS:
             raise ValueError(f"unknown Fetch task {task!r}; choose from {sorted(TASKS)}")
+        _silence_adroit_notice()
         import gymnasium_robotics
 
         gym.register_envs(gymnasium_robotics)

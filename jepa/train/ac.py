@@ -106,7 +106,7 @@ class EpisodeFeatures:
     states: list[torch.Tensor]  # [T, S]
 
 
-def encode_dataset(world: WorldModel, root: str, batch: int, cache: Path) -> EpisodeFeatures:
+def encode_dataset(world: WorldModel, root: str, batch: int, cache: Path, progress: bool = True) -> EpisodeFeatures:
     """Features of every frame (cached in ``cache``; reused when the dataset and encoder are unchanged)."""
     data = TrajectoryDataset(root)
     key = {"episodes": [(e["id"], e["length"]) for e in data.episodes], "encoder": world.encoder.arch}
@@ -117,7 +117,7 @@ def encode_dataset(world: WorldModel, root: str, batch: int, cache: Path) -> Epi
     from tqdm import tqdm
 
     zs, actions, states = [], [], []
-    for i in tqdm(range(len(data)), desc="encode frames", unit="episode"):
+    for i in tqdm(range(len(data)), desc="encode frames", unit="episode", disable=not progress):
         ep = data.load(i)
         z = torch.cat([world.encode(ep.frames[j : j + batch]).cpu() for j in range(0, len(ep), batch)])
         zs.append(z.half())
@@ -299,7 +299,7 @@ def build_windows(world: WorldModel, cfg: ACConfig, window: int, run_dir: Path):
         train_eps, val_eps = split_episodes(len(TrajectoryDataset(d.path)), d.val_episodes)
         train = RawWindows(TrajectoryWindows(d.path, window, d.frame_step, train_eps))
         return train, (RawWindows(TrajectoryWindows(d.path, 5, d.frame_step, val_eps)) if val_eps else None)
-    feats = encode_dataset(world, d.path, d.encode_batch, run_dir / "features.pt")
+    feats = encode_dataset(world, d.path, d.encode_batch, run_dir / "features.pt", cfg.meta.progress)
     train_eps, val_eps = split_episodes(len(feats.z), d.val_episodes)
     train = FeatureWindows(feats, train_eps, window, d.frame_step)
     return train, (FeatureWindows(feats, val_eps, 5, d.frame_step) if val_eps else None)

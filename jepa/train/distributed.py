@@ -40,13 +40,54 @@ def wrap_ddp(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Modu
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
-def wrap_fsdp(module: nn.Module, info: DistInfo) -> nn.Module:
-    """Shard a model that does not fit one GPU (FSDP, full sharding). Needs a CUDA process group."""
+def shard_fsdp(module: nn.Module, info: DistInfo) -> nn.Module:
+    """Shard ``module`` over the processes (FSDP2 ``fully_shard``): every transformer block is its
+    own unit, then the rest of the module. Parameters become DTensors; gradients are reduce-scattered
+    and averaged by FSDP itself. Unchanged in a single-process run. Works with gloo (CPU) and NCCL."""
     if info.world_size <= 1:
         return module
-    from torch.distributed.fsdp import FullyShardedDataParallel
+    from torch.distributed.fsdp import fully_shard
 
-    return FullyShardedDataParallel(module)
+    from jepa.models.blocks import Block
+
+    for child in module.modules():
+        if isinstance(child, Block):
+            fully_shard(child)
+    fully_shard(module)
+    return module
+
+
+def _trainable(modules: dict[str, nn.Module]) -> nn.ModuleDict:
+    return nn.ModuleDict({k: m for k, m in modules.items() if any(p.requires_grad for p in m.parameters())})
+
+
+def full_state_dicts(modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Unsharded (full, on CPU) state dicts of FSDP-sharded ``modules`` and of ``optimizer``, whose
+    parameters are those of the modules that have trainable ones. A collective: every rank calls it."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    models = {k: get_model_state_dict(m, options=opts) for k, m in modules.items()}
+    return models, get_optimizer_state_dict(_trainable(modules), optimizer, options=opts)
+
+
+def load_full_state_dicts(modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer, models: dict,
+                          optim: dict) -> None:
+    """Inverse of :func:`full_state_dicts` (every rank calls it with the same full state dicts)."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
+
+    opts = StateDictOptions(full_state_dict=True)
+    for k, m in modules.items():
+        set_model_state_dict(m, models[k], options=opts)
+    set_optimizer_state_dict(_trainable(modules), optimizer, optim, options=opts)
 
 
 def unwrap(module: nn.Module) -> nn.Module:

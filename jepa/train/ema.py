@@ -9,6 +9,9 @@ from torch import nn
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     """``target <- momentum * target + (1 - momentum) * online`` on parameters; buffers are copied."""
+    for m in (target, online):  # FSDP2 may leave the root's parameters gathered after a forward
+        if hasattr(m, "reshard"):
+            m.reshard()
     t_params = [p for p in target.parameters()]
     o_params = [p.detach() for p in online.parameters()]
     if len(t_params) != len(o_params):

@@ -27,17 +27,32 @@ class TrainState:
     epoch: int = 0
     batch: int = 0
     extra: dict = field(default_factory=dict)
+    # FSDP: modules hold shards; payload() gathers full state dicts and restore() scatters them, both
+    # collectively (every rank calls them). The optimizer state is then keyed by parameter names.
+    sharded: bool = False
 
     def payload(self, config: dict) -> dict:
-        return {**{name: m.state_dict() for name, m in self.modules.items()},
-                "optimizer": self.optimizer.state_dict(), "step": self.step,
+        if self.sharded:
+            from jepa.train.distributed import full_state_dicts
+
+            models, optim = full_state_dicts(self.modules, self.optimizer)
+        else:
+            models = {name: m.state_dict() for name, m in self.modules.items()}
+            optim = self.optimizer.state_dict()
+        return {**models, "optimizer": optim, "step": self.step,
                 "data": {"epoch": self.epoch, "batch": self.batch}, "rng": rng_state(), "config": config,
                 **self.extra}
 
     def restore(self, payload: dict) -> None:
-        for name, m in self.modules.items():
-            m.load_state_dict(payload[name])
-        self.optimizer.load_state_dict(payload["optimizer"])
+        if self.sharded:
+            from jepa.train.distributed import load_full_state_dicts
+
+            load_full_state_dicts(self.modules, self.optimizer, {k: payload[k] for k in self.modules},
+                                  payload["optimizer"])
+        else:
+            for name, m in self.modules.items():
+                m.load_state_dict(payload[name])
+            self.optimizer.load_state_dict(payload["optimizer"])
         self.step = int(payload["step"])
         self.epoch, self.batch = int(payload["data"]["epoch"]), int(payload["data"]["batch"])
         set_rng_state(payload["rng"])
@@ -74,8 +89,10 @@ def train_loop(
         if state.step % log_every == 0 or state.step == max_steps:
             logger.log(state.step, metrics)
             bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if isinstance(v, float)})
-        if is_main and (checkpointer.due(state.step) or state.step == max_steps):
-            checkpointer.save(state.payload(config), state.step)
+        if (checkpointer.due(state.step) or state.step == max_steps) and (is_main or state.sharded):
+            payload = state.payload(config)  # with FSDP a collective, so every rank builds it
+            if is_main:
+                checkpointer.save(payload, state.step)
         bar.update(1)
     bar.close()
     return state

@@ -26,7 +26,7 @@ from jepa.models.predictor import MaskedPredictor
 from jepa.models.vit import VisionTransformer, build_vit, feature_layer_norm
 from jepa.train.batches import BatchStream, ClipDataset, GlobalBatches
 from jepa.train.checkpointing import Checkpointer
-from jepa.train.distributed import DistInfo, init_distributed
+from jepa.train.distributed import DistInfo, init_distributed, shard_fsdp
 from jepa.train.ema import ema_update
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
@@ -89,6 +89,14 @@ class MetaConfig:
     log_every: int = 10
     progress: bool = True
     init_from: str | None = None  # weights (encoder, predictor, target) to start from, e.g. for a cooldown
+    # "ddp": every process holds the whole model, gradients are averaged (one all-reduce);
+    # "fsdp": parameters, gradients and optimizer state are sharded over the processes (FSDP2) —
+    # for models that do not fit one GPU. Both run under torchrun with gloo (CPU) or NCCL (GPU).
+    parallel: str = "ddp"
+
+    def __post_init__(self) -> None:
+        if self.parallel not in ("ddp", "fsdp"):
+            raise ValueError(f"meta.parallel must be 'ddp' or 'fsdp', got {self.parallel!r}")
 
 
 @dataclass
@@ -156,9 +164,14 @@ def build(cfg: PretrainConfig) -> Pretraining:
     if cfg.meta.init_from and not (Path(cfg.meta.run_dir) / "latest.pt").exists():
         load_initial_weights(cfg.meta.init_from, {"encoder": encoder, "predictor": predictor,
                                                   "target_encoder": target})
+    sharded = cfg.meta.parallel == "fsdp" and info.world_size > 1
+    if sharded:
+        for module in (encoder, target, predictor):
+            shard_fsdp(module, info)
     optimizer = build_adamw({"encoder": encoder, "predictor": predictor})
     state = TrainState({"encoder": encoder, "predictor": predictor, "target_encoder": target}, optimizer,
-                       extra={"encoder_arch": encoder.arch, "format": "jepa-worldkit", "version": 1})
+                       extra={"encoder_arch": encoder.arch, "format": "jepa-worldkit", "version": 1},
+                       sharded=sharded)
     source = build_source(cfg.data)
     weights = source.sample_weights if cfg.data.weights is not None else None
     batches = GlobalBatches(len(source), cfg.optimization.global_batch, cfg.meta.seed, info.world_size, info.rank,
@@ -237,11 +250,13 @@ def pretrain_step(run: Pretraining, batch: dict) -> dict:
         loss = jepa_loss([p.float() for p in preds], targets, cfg.loss_exp)
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    all_reduce_gradients([run.encoder, run.predictor], run.info)
+    if not run.state.sharded:  # FSDP averages (reduce-scatters) gradients itself
+        all_reduce_gradients([run.encoder, run.predictor], run.info)
     grad_norm = None
     if cfg.clip_grad is not None:
         params = [p for m in (run.encoder, run.predictor) for p in m.parameters()]
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad))
+        norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
     opt.step()
     momentum = linear_between(step, cfg.max_steps, *cfg.ema)
     ema_update(run.target, run.encoder, momentum)

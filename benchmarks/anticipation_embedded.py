@@ -1,0 +1,127 @@
+"""Embedded action-anticipation benchmark: a small pretrained encoder vs a random one of the same shape.
+
+    python benchmarks/anticipation_embedded.py [--steps 300] [--out runs/bench_anticipation]
+
+1. renders the embedded arm benchmark (``configs/eval/anticipation_embedded.yaml``; no download);
+2. pretrains the tiny CPU encoder (``configs/pretrain/tiny_cpu.yaml``'s model) for ``--steps`` steps
+   on unlabelled video of the same scene: ``--pretrain-data benchmark`` (default) uses the training
+   split's videos without their labels (self-supervised pretraining on the target domain, as
+   V-JEPA's video mixture contains its evaluation datasets), in clips as long as the evaluation's
+   (``--frames`` frames, every 2nd); ``explore`` uses exploration clips from
+   ``jepa collect --env fetch-push`` (default camera, 2-frame clips, batch 64);
+3. runs ``jepa eval anticipation`` twice with the same probes and data: on the pretrained target
+   encoder, and on a freshly initialised encoder of the same architecture;
+4. prints class-mean recall@5 (verb / noun / action; overall, unseen participants, tail classes)
+   of both, and writes them to ``<out>/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def explore_data(run_dir: Path, episodes: int) -> list[str]:
+    """Exploration clips of the push env (random waypoints and pushes, default camera): the same
+    scene, but none of the benchmark's scripted tasks, viewpoints or labels."""
+    from eval.envs.collect import collect
+
+    clips = run_dir / "clips"
+    if not (clips / "index.json").is_file():
+        collect("fetch-push", clips, episodes=episodes, steps=25, workers=2, image_size=64)
+    return [f"data.paths=[{clips}]"]
+
+
+def benchmark_data(run_dir: Path, data_root: Path, frames: int) -> list[str]:
+    """The benchmark's training videos as an unlabelled video list (``path 0`` lines)."""
+    from eval.epic import read_annotations
+
+    segments = read_annotations(data_root / "annotations" / "EPIC_100_train.csv")
+    videos = sorted({(s.participant_id, s.video_id) for s in segments})
+    lines = [f"{(data_root / 'videos' / p / 'videos' / v).resolve()}.MP4 0" for p, v in videos]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "train_videos.csv").write_text("\n".join(lines) + "\n")
+    batch = max(8, 128 // frames)  # about the tiny config's tokens per batch
+    return ["data.source=csv", f"data.paths=[{run_dir / 'train_videos.csv'}]", f"data.frames_per_clip={frames}",
+            "data.frame_step=2", f"optimization.global_batch={batch}"]
+
+
+def pretrain(run_dir: Path, steps: int, data_overrides: list[str]) -> Path:
+    """Tiny JEPA pretraining; returns the checkpoint (reused if present)."""
+    from jepa.config import load_config
+    from jepa.train.pretrain import PretrainConfig, run_pretraining
+
+    ckpt = run_dir / "latest.pt"
+    if ckpt.is_file():
+        return ckpt
+    cfg = load_config(PretrainConfig, ROOT / "configs/pretrain/tiny_cpu.yaml", [
+        *data_overrides,
+        f"optimization.max_steps={steps}", f"meta.run_dir={run_dir}", f"meta.checkpoint_every={steps}",
+    ])
+    run_pretraining(cfg)
+    return ckpt
+
+
+def evaluate(config: Path, overrides: list[str]):
+    from eval.anticipation import AnticipationConfig, run_anticipation
+    from jepa.config import load_config
+
+    return run_anticipation(load_config(AnticipationConfig, config, overrides))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=300, help="pretraining steps")
+    p.add_argument("--pretrain-data", choices=("benchmark", "explore"), default="benchmark",
+                   help="unlabelled training videos of the benchmark, or exploration clips of the push env")
+    p.add_argument("--frames", type=int, default=8, help="clip length for --pretrain-data benchmark")
+    p.add_argument("--episodes", type=int, default=100, help="exploration clips for --pretrain-data explore")
+    p.add_argument("--out", default="runs/bench_anticipation")
+    p.add_argument("--config", default=str(ROOT / "configs/eval/anticipation_embedded.yaml"))
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids thrashing on a shared CPU)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the anticipation config")
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    t0 = time.time()
+    from eval.anticipation import AnticipationConfig, resolve_files
+    from jepa.config import load_config
+
+    data_over = [f"data.embedded_root={out / 'data'}", *args.overrides]
+    resolve_files(load_config(AnticipationConfig, args.config, data_over).data)  # render the benchmark
+    t_data = time.time() - t0
+    pre_dir = out / f"pretrain-{args.pretrain_data}"
+    if args.pretrain_data == "benchmark":
+        data = benchmark_data(pre_dir, out / "data", args.frames)
+    else:
+        data = explore_data(pre_dir, args.episodes)
+    ckpt = pretrain(pre_dir, args.steps, data)
+    t_pre = time.time() - t0 - t_data
+    results = {}
+    for init in ("pretrained", "random"):
+        res = evaluate(Path(args.config), [*data_over, f"backbone.checkpoint={ckpt}", f"backbone.init={init}",
+                                           f"meta.run_dir={out / init}"])
+        results[init] = {"report": res.report, "best": res.sweep.best, "counts": res.counts, "seconds": res.seconds}
+        print(f"== {init} encoder")
+        for line in res.lines():
+            print(line)
+    print("\nclass-mean recall@5 (%)      verb   noun  action")
+    for init, r in results.items():
+        o = r["report"]["overall"]
+        print(f"{init + ' encoder':<26} {100 * o['verb']:6.1f} {100 * o['noun']:6.1f} {100 * o['action']:7.1f}")
+    total = time.time() - t0
+    print(f"wall time: {total:.0f} s (data {t_data:.0f} s, pretraining {t_pre:.0f} s, "
+          f"evaluation {total - t_data - t_pre:.0f} s)")
+    (out / "summary.json").write_text(json.dumps({"results": results, "pretrain_steps": args.steps,
+                                                  "pretrain_data": args.pretrain_data,
+                                                  "seconds": total}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
