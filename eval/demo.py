@@ -46,10 +46,15 @@ class TrainStage:
 
 @dataclass
 class DemoConfig:
+    """Defaults equal ``configs/demo.yaml`` (a test keeps them in step), so a bare ``jepa demo`` runs the
+    measured embedded default."""
+
     run_dir: str = "runs/demo"
     collect: CollectStage = field(default_factory=CollectStage)
-    pretrain: TrainStage = field(default_factory=lambda: TrainStage("configs/pretrain/tiny_cpu.yaml"))
-    ac: TrainStage = field(default_factory=lambda: TrainStage("configs/ac/tiny_cpu.yaml"))
+    pretrain: TrainStage = field(default_factory=lambda: TrainStage(
+        "configs/pretrain/tiny_cpu.yaml", ["optimization.max_steps=900"]))
+    ac: TrainStage = field(default_factory=lambda: TrainStage(
+        "configs/ac/tiny_cpu.yaml", ["optimization.max_steps=600"]))
     plan: TrainStage = field(default_factory=lambda: TrainStage("configs/plan/fetch_reach.yaml"))
     progress: bool = True
 

@@ -46,3 +46,12 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
     run_demo(tiny_demo(root), fresh=True)
     assert len(read_index(root / "clips")["episodes"]) == 6
     assert json.loads((root / "stage_times.json").read_text())["total"] > 0
+
+
+def test_bare_jepa_demo_runs_the_configs_demo_yaml_settings():
+    """`jepa demo` without a config must run exactly what `configs/demo.yaml` (the measured default) says."""
+    from dataclasses import asdict
+
+    from jepa.config import load_config
+
+    assert asdict(load_config(DemoConfig, None, [])) == asdict(load_config(DemoConfig, "configs/demo.yaml", []))
