@@ -11,6 +11,8 @@
    ``jepa collect --env fetch-push`` (default camera, 2-frame clips, batch 64);
 3. runs ``jepa eval anticipation`` twice with the same probes and data: on the pretrained target
    encoder, and on a freshly initialised encoder of the same architecture;
+   with ``--future-tokens`` a third run probes the pretrained encoder's tokens extended by the
+   frozen pretraining predictor's tokens of the action start (V-JEPA 2's anticipation model);
 4. prints class-mean recall@5 (verb / noun / action; overall, unseen participants, tail classes)
    of both, and writes them to ``<out>/summary.json``.
 """
@@ -83,6 +85,8 @@ def main() -> None:
     p.add_argument("--out", default="runs/bench_anticipation")
     p.add_argument("--config", default=str(ROOT / "configs/eval/anticipation_embedded.yaml"))
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids thrashing on a shared CPU)")
+    p.add_argument("--future-tokens", action="store_true",
+                   help="also evaluate the pretrained encoder + predicted tokens of the action start")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the anticipation config")
     args = p.parse_args()
     import torch
@@ -103,18 +107,21 @@ def main() -> None:
         data = explore_data(pre_dir, args.episodes)
     ckpt = pretrain(pre_dir, args.steps, data)
     t_pre = time.time() - t0 - t_data
+    runs = {"pretrained": ["backbone.init=pretrained"], "random": ["backbone.init=random"]}
+    if args.future_tokens:
+        runs["pretrained+future"] = ["backbone.init=pretrained", "backbone.future_tokens=true"]
     results = {}
-    for init in ("pretrained", "random"):
-        res = evaluate(Path(args.config), [*data_over, f"backbone.checkpoint={ckpt}", f"backbone.init={init}",
+    for init, backbone in runs.items():
+        res = evaluate(Path(args.config), [*data_over, f"backbone.checkpoint={ckpt}", *backbone,
                                            f"meta.run_dir={out / init}"])
         results[init] = {"report": res.report, "best": res.sweep.best, "counts": res.counts, "seconds": res.seconds}
         print(f"== {init} encoder")
         for line in res.lines():
             print(line)
-    print("\nclass-mean recall@5 (%)      verb   noun  action")
+    print("\nclass-mean recall@5 (%)           verb   noun  action")
     for init, r in results.items():
         o = r["report"]["overall"]
-        print(f"{init + ' encoder':<26} {100 * o['verb']:6.1f} {100 * o['noun']:6.1f} {100 * o['action']:7.1f}")
+        print(f"{init + ' encoder':<31} {100 * o['verb']:6.1f} {100 * o['noun']:6.1f} {100 * o['action']:7.1f}")
     total = time.time() - t0
     print(f"wall time: {total:.0f} s (data {t_data:.0f} s, pretraining {t_pre:.0f} s, "
           f"evaluation {total - t_data - t_pre:.0f} s)")

@@ -8,7 +8,10 @@
    ``anticipation_time`` seconds before the action starts; ``window_end: stop_released`` reproduces
    the released code's window, which ends that long before the action's *stop* frame);
 3. encode each window once with the frozen backbone and cache the tokens ``[N, D]`` on disk
-   (:mod:`eval.features_cache`); unreadable videos and empty windows are skipped and counted;
+   (:mod:`eval.features_cache`); unreadable videos and empty windows are skipped and counted; with
+   ``backbone.future_tokens`` the frozen pretraining predictor appends its tokens of the moment the
+   action starts (tau_a after the window), as the released ``AnticipativeWrapper`` does
+   (:class:`jepa.models.future_tokens.FutureTokenEncoder`);
 4. train a grid of attentive probes (learning rate x weight decay, :class:`eval.probe.ProbeSweep`),
    each with three queries and linear heads for verb, noun and action (the (verb, noun) pairs seen
    in training), with sigmoid focal loss (as released) or cross-entropy;
@@ -20,15 +23,13 @@
    best probe) and ``config.yaml`` into ``meta.run_dir``.
 
 Training windows use the same fixed anticipation time as evaluation (features are cached once); the
-released code samples it in [0.25, 1.75] s during training. Extending the context with tokens
-predicted by the frozen pretraining predictor (the released ``AnticipativeWrapper``) is not done here.
+released code samples it in [0.25, 1.75] s during training.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -51,23 +52,29 @@ from eval.epic import (
     read_id_list,
     video_path,
 )
-from eval.features_cache import FeatureCache, FeatureSet, Skipped, build_feature_cache
+from eval.features_cache import FeatureSet, Skipped
+from eval.frozen import (
+    BackboneConfig,
+    EvalMetaConfig,
+    ProbeConfig,
+    cached_features,
+    probe_builder,
+    start_run,
+)
 from eval.metrics import anticipation_metrics
 from eval.probe import (
     LOSSES,
-    MultiHeadAttentiveClassifier,
     ProbeSweep,
     SweepResult,
     fit_sweep,
     steps_per_epoch,
     token_statistics,
 )
-from jepa.config import load_config, save_config
+from jepa.config import load_config
 from jepa.data.transforms import VideoTransform
 from jepa.data.video import VideoReadError, frame_step_for_fps, read_frames, video_info
 
 HEADS = ("verb", "noun", "action")
-RANDOM_INIT_SEED = 12345
 
 
 # ------------------------------------------------------------------------------------------ config
@@ -98,34 +105,6 @@ class AnticipationDataConfig:
 
 
 @dataclass
-class BackboneConfig:
-    checkpoint: str | None = None  # project / official checkpoint, HF folder, or a named backbone
-    key: str = "target_encoder"
-    init: str = "pretrained"  # "pretrained" or "random": same architecture, freshly initialised
-    # Architecture of a random encoder when no checkpoint is given.
-    size: str = "tiny"
-    embed_dim: int = 128
-    depth: int = 4
-    num_heads: int = 4
-    patch_size: int = 8
-    tubelet_size: int = 2
-
-
-@dataclass
-class ProbeConfig:
-    depth: int = 1  # blocks in the pooler, counting the cross-attention block (released: 4)
-    num_heads: int = 4  # attention heads (released: 16)
-    lrs: list[float] = field(default_factory=lambda: [1e-3, 3e-4])
-    weight_decays: list[float] = field(default_factory=lambda: [1e-4, 1e-2])
-    epochs: int = 20
-    batch_size: int = 32
-    loss: str = "focal"  # "focal" (sigmoid focal, as released) or "ce"
-    warmup_epochs: int = 0
-    positions: bool = False  # add a fixed sin-cos table of the token grid to the probe input (not released)
-    standardize: bool = False  # standardize each (token, channel) by training-set statistics (not released)
-
-
-@dataclass
 class SubmissionConfig:
     """Self-declared supervision levels of the challenge's JSON (0-5 each)."""
 
@@ -136,23 +115,12 @@ class SubmissionConfig:
 
 
 @dataclass
-class AnticipationMetaConfig:
-    run_dir: str = "runs/eval/anticipation"
-    device: str = "auto"
-    seed: int = 0
-    batch_size: int = 8  # encoder batch when caching features
-    num_workers: int = 0
-    feature_dtype: str = "float16"
-    progress: bool = True
-
-
-@dataclass
 class AnticipationConfig:
     data: AnticipationDataConfig = field(default_factory=AnticipationDataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     submission: SubmissionConfig = field(default_factory=SubmissionConfig)
-    meta: AnticipationMetaConfig = field(default_factory=AnticipationMetaConfig)
+    meta: EvalMetaConfig = field(default_factory=lambda: EvalMetaConfig(run_dir="runs/eval/anticipation"))
 
     def __post_init__(self) -> None:
         if self.data.window_end not in WINDOW_ENDS:
@@ -163,6 +131,9 @@ class AnticipationConfig:
             raise ValueError(f"probe.loss must be one of {LOSSES}, got {self.probe.loss!r}")
         if self.backbone.init not in ("pretrained", "random"):
             raise ValueError(f"backbone.init must be 'pretrained' or 'random', got {self.backbone.init!r}")
+        if self.backbone.future_tokens and self.backbone.init != "pretrained":
+            raise ValueError("backbone.future_tokens needs the pretraining predictor of a checkpoint "
+                             "(backbone.init=pretrained)")
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -270,73 +241,16 @@ def load_splits(files: AnticipationFiles, d: AnticipationDataConfig) -> Splits:
 
 # ------------------------------------------------------------------------------------------ backbone
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def with_future_tokens(encoder: nn.Module, b: BackboneConfig, d: AnticipationDataConfig,
+                       device: torch.device) -> nn.Module:
+    """``encoder`` extended by the pretraining predictor's tokens at the action start
+    (:class:`jepa.models.future_tokens.FutureTokenEncoder`)."""
+    from jepa.hub import load_predictor
+    from jepa.models.future_tokens import FutureTokenEncoder, future_offset
 
-
-def build_backbone(b: BackboneConfig, crop_size: int, frames_per_clip: int, device: str | torch.device = "cpu",
-                   seed: int = 0) -> nn.Module:
-    """The frozen encoder: the checkpoint's weights, or (``init: random``) fresh weights of its shape.
-
-    Without a checkpoint, ``init: random`` builds ``b.size`` with ``b``'s overrides for clips of
-    ``frames_per_clip`` frames at ``crop_size`` pixels.
-    """
-    from jepa.hub import freeze, load_backbone
-    from jepa.models.vit import VisionTransformer, build_vit
-
-    if b.checkpoint is not None:
-        model = load_backbone(b.checkpoint, key=b.key)
-        if b.init == "pretrained":
-            return model.to(device)
-        arch = dict(model.arch)
-    elif b.init == "random":
-        model = build_vit(b.size, img_size=crop_size, num_frames=frames_per_clip, patch_size=b.patch_size,
-                          tubelet_size=b.tubelet_size, embed_dim=b.embed_dim, depth=b.depth, num_heads=b.num_heads)
-        arch = dict(model.arch)
-    else:
-        raise ValueError("backbone.init=pretrained needs backbone.checkpoint=PATH (or use backbone.init=random)")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_INIT_SEED + seed)  # not the default seed 0, so never a copy of a model built at 0
-        model = VisionTransformer(**arch)
-    return freeze(model).to(device)
-
-
-def backbone_identity(b: BackboneConfig, seed: int) -> dict:
-    """What determines the encoder's weights (part of a feature cache's identity)."""
-    out = {"checkpoint": b.checkpoint, "key": b.key, "init": b.init, "seed": seed}
-    if b.checkpoint and Path(b.checkpoint).exists():
-        st = Path(b.checkpoint).stat()
-        out.update(size=st.st_size, mtime=st.st_mtime)
-    if b.checkpoint is None:
-        out.update(arch=[b.size, b.embed_dim, b.depth, b.num_heads, b.patch_size, b.tubelet_size])
-    return out
-
-
-# ------------------------------------------------------------------------------------------ features
-
-def cached_features(name: str, dataset: AnticipationClips, encoder: nn.Module, cache_dir: Path, meta: dict,
-                    cfg: AnticipationMetaConfig, device: torch.device) -> tuple[FeatureSet, int]:
-    """Load the cache at ``cache_dir`` if it was built with the same ``meta``, else (re)build it.
-
-    Returns the features and the number of skipped segments (unreadable video or empty window).
-    """
-    meta = json.loads(json.dumps(meta))  # as stored (tuples become lists), so equal settings compare equal
-    if FeatureCache.exists(cache_dir):
-        cache = FeatureCache(cache_dir)
-        if cache.meta.get("identity") == meta:
-            return cache.load(), int(cache.meta.get("skipped", 0))
-    if cache_dir.exists():
-        shutil.rmtree(cache_dir)
-    summary = build_feature_cache(lambda x: encoder(x), dataset, cache_dir, batch_size=cfg.batch_size,
-                                  num_workers=cfg.num_workers, device=device, meta={"identity": meta},
-                                  dtype=getattr(torch, cfg.feature_dtype), progress=cfg.progress,
-                                  desc=f"encode {name}")
-    # record the skip count in the index so a reused cache reports it too
-    cache = FeatureCache(cache_dir)
-    cache.update_meta(skipped=len(summary.skipped))
-    return cache.load(), len(summary.skipped)
+    predictor = load_predictor(b.predictor_checkpoint or b.checkpoint, device=device)
+    offset = future_offset(d.anticipation_time, d.sample_fps, encoder.tubelet_size)
+    return FutureTokenEncoder(encoder, predictor, offset, b.future_steps, b.future_mask_index)
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -471,22 +385,12 @@ def _unseen_mask(keys: Sequence[str], by_key: dict[str, Segment], unseen: set[st
     return torch.tensor([by_key[k].participant_id in unseen for k in keys])
 
 
-def start_run(cfg, crop_size: int, frames_per_clip: int) -> tuple[Path, torch.device, nn.Module, dict]:
-    """Shared start of a frozen-backbone evaluation: the run folder with its ``config.yaml``, the
-    device, the frozen encoder and the identity that keys its feature caches. ``cfg`` has
-    ``backbone`` (:class:`BackboneConfig`) and ``meta`` (:class:`AnticipationMetaConfig`)."""
-    run_dir = Path(cfg.meta.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
-    device = resolve_device(cfg.meta.device)
-    encoder = build_backbone(cfg.backbone, crop_size, frames_per_clip, device, cfg.meta.seed)
-    return run_dir, device, encoder, backbone_identity(cfg.backbone, cfg.meta.seed)
-
-
 def run_anticipation(cfg: AnticipationConfig) -> AnticipationResult:
     """The whole evaluation (see the module docstring); writes its outputs into ``cfg.meta.run_dir``."""
     t0 = time.time()
     run_dir, device, encoder, identity = start_run(cfg, cfg.data.crop_size, cfg.data.frames_per_clip)
+    if cfg.backbone.future_tokens:
+        encoder = with_future_tokens(encoder, cfg.backbone, cfg.data, device)
     files = resolve_files(cfg.data, cfg.meta.progress)
     splits = load_splits(files, cfg.data)
     grid = encoder.token_grid(cfg.data.frames_per_clip, cfg.data.crop_size, cfg.data.crop_size)
@@ -508,30 +412,6 @@ def run_anticipation(cfg: AnticipationConfig) -> AnticipationResult:
     out = AnticipationResult(report, result, counts, run_dir, time.time() - t0)
     write_outputs(out, cfg, feats["val"].keys, splits.vocab)
     return out
-
-
-def probe_builder(p: ProbeConfig, dim: int, classes: dict[str, int] | int, grid: Sequence[int] | None = None,
-                  stats: tuple[Tensor, Tensor] | None = None):
-    """A function making one fresh probe (multi-head for a dict of classes), with positions and
-    standardization (``stats``: mean and std ``[N, D]``) when the config asks for them."""
-    from eval.probe import AttentiveClassifier, Standardized, WithPositions
-
-    def build() -> nn.Module:
-        if isinstance(classes, int):
-            probe = AttentiveClassifier(dim, classes, depth=p.depth, num_heads=p.num_heads)
-        else:
-            probe = MultiHeadAttentiveClassifier(dim, classes, depth=p.depth, num_heads=p.num_heads)
-        if p.positions:
-            if grid is None:
-                raise ValueError("probe.positions needs the token grid of the backbone")
-            probe = WithPositions(probe, dim, grid)
-        if p.standardize:
-            if stats is None:
-                raise ValueError("probe.standardize needs the training features' statistics")
-            probe = Standardized(probe, *stats)
-        return probe
-
-    return build
 
 
 def train_probes(cfg: AnticipationConfig, splits: Splits, train: FeatureSet, val: FeatureSet,

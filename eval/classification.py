@@ -26,15 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from eval.anticipation import (
-    AnticipationMetaConfig,
+from eval.features_cache import FeatureSet, Skipped
+from eval.frozen import (
     BackboneConfig,
+    EvalMetaConfig,
     ProbeConfig,
     cached_features,
     probe_builder,
     start_run,
 )
-from eval.features_cache import FeatureSet, Skipped
 from eval.metrics import topk_accuracy
 from eval.probe import ProbeSweep, SweepResult, fit_sweep, steps_per_epoch, token_statistics
 from jepa.config import load_config
@@ -60,7 +60,12 @@ class ClassifyConfig:
     data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(loss="ce"))
-    meta: AnticipationMetaConfig = field(default_factory=lambda: AnticipationMetaConfig(run_dir="runs/eval/classify"))
+    meta: EvalMetaConfig = field(default_factory=lambda: EvalMetaConfig(run_dir="runs/eval/classify"))
+
+    def __post_init__(self) -> None:
+        if self.backbone.future_tokens:
+            raise ValueError("backbone.future_tokens is for action anticipation; classification probes the "
+                             "observed clip's tokens only")
 
 
 def spatial_views(frames: np.ndarray, crop: int, num_views: int) -> Tensor:

@@ -15,12 +15,13 @@ _LAZY = {
     "build_vit": "jepa.models.vit",
     "load_backbone": "jepa.hub",
     "list_backbones": "jepa.hub",
+    "load_predictor": "jepa.hub",
     "load_config": "jepa.config",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from jepa.config import load_config
-    from jepa.hub import list_backbones, load_backbone
+    from jepa.hub import list_backbones, load_backbone, load_predictor
     from jepa.models.vit import VisionTransformer, build_vit
 
 
@@ -32,4 +33,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'jepa' has no attribute {name!r}")
 
 
-__all__ = ["VisionTransformer", "__version__", "build_vit", "list_backbones", "load_backbone", "load_config"]
+__all__ = ["VisionTransformer", "__version__", "build_vit", "list_backbones", "load_backbone", "load_config",
+           "load_predictor"]

@@ -33,6 +33,7 @@ from jepa.checkpoints import (
     read_torch_file,
     save_safetensors,
 )
+from jepa.models.predictor import MaskedPredictor
 from jepa.models.vit import VIT_SIZES, VisionTransformer, build_vit
 
 
@@ -214,6 +215,51 @@ def _infer_official(ckpt: dict, path: Path, arch: dict | None) -> VisionTransfor
                                   f"pass arch={{'num_heads': ...}} or load it by name")
         found["num_heads"] = VIT_SIZES[sizes[0]]["num_heads"]
     return VisionTransformer(**found)
+
+
+def load_predictor(path: str | os.PathLike, key: str = "predictor", num_heads: int | None = None,
+                   device: str | torch.device = "cpu") -> MaskedPredictor:
+    """The frozen masked-token predictor of a pretraining checkpoint (this project's or an official
+    V-JEPA 2 ``.pt``), e.g. to predict the tokens of future frames from an observed clip.
+
+    This project's checkpoints record the architecture (``predictor_arch``). Otherwise width, depth,
+    MLP ratio and the number of mask tokens are read from the tensors; the number of heads, which the
+    weights do not show, is ``num_heads``, else the run's ``config.model.pred_num_heads``, else
+    ``width // 32`` (the released 384-wide predictor has 12 heads).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    ckpt = read_torch_file(path)
+    state = official_part(ckpt, key, path)
+    saved = ckpt.get("predictor_arch") if ckpt.get("format") == FORMAT else None
+    arch = dict(saved) if saved else _infer_predictor(state, ckpt, path)
+    if num_heads is not None:
+        arch["num_heads"] = num_heads
+    model = MaskedPredictor(**arch)
+    load_state_dict_strict(model, state, str(path))
+    return freeze(model.to(device))
+
+
+def _infer_predictor(state: dict, ckpt: dict, path: Path) -> dict:
+    if "predictor_embed.weight" not in state:
+        raise CheckpointError(f"{path}: no predictor_embed.weight; not a masked-prediction predictor")
+    if "predictor_pos_embed" in state:
+        raise CheckpointError(f"{path}: the predictor has a sin-cos position table (a V-JEPA 1 predictor); "
+                              "only RoPE predictors (V-JEPA 2 layout) are supported")
+    width, dim = state["predictor_embed.weight"].shape
+    model_cfg = ckpt.get("config", {}).get("model", {}) if isinstance(ckpt.get("config"), dict) else {}
+    enc = ckpt.get("encoder_arch") or {}
+    grid = [enc.get("num_frames", 16) // enc.get("tubelet_size", 2), *[enc.get("img_size", 256) //
+                                                                       enc.get("patch_size", 16)] * 2]
+    arch = dict(embed_dim=dim, grid=grid, predictor_embed_dim=width,
+                depth=len({k.split(".")[1] for k in state if k.startswith("predictor_blocks.")}),
+                num_heads=model_cfg.get("pred_num_heads") or width // 32,
+                num_mask_tokens=len([k for k in state if k.startswith("mask_tokens.")]),
+                qkv_bias="predictor_blocks.0.attn.qkv.bias" in state)
+    if "predictor_blocks.0.mlp.fc1.weight" in state:
+        arch["mlp_ratio"] = state["predictor_blocks.0.mlp.fc1.weight"].shape[0] / width
+    return arch
 
 
 def export_backbone(model: VisionTransformer, path: str | os.PathLike) -> Path:

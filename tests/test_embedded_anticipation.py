@@ -107,7 +107,7 @@ def test_cli_reuses_cached_features(bench, result, capsys):
 
 
 def test_random_init_has_the_checkpoint_shape(tmp_path):
-    from eval.anticipation import BackboneConfig, build_backbone
+    from eval.frozen import BackboneConfig, build_backbone
     from jepa.hub import export_backbone
     from jepa.models.vit import build_vit
 
@@ -121,3 +121,25 @@ def test_random_init_has_the_checkpoint_shape(tmp_path):
     assert torch.equal(a["patch_embed.proj.weight"], src.state_dict()["patch_embed.proj.weight"])
     assert not torch.equal(a["patch_embed.proj.weight"], b["patch_embed.proj.weight"])
     assert not any(p.requires_grad for p in rnd.parameters())
+
+
+def test_future_tokens_extend_the_cached_features_with_the_predicted_step(bench, tmp_path):
+    from eval.features_cache import FeatureCache
+    from jepa.checkpoints import FORMAT
+    from jepa.models.predictor import MaskedPredictor
+    from jepa.models.vit import build_vit
+
+    enc = build_vit("tiny", img_size=32, num_frames=4, patch_size=8, embed_dim=32, depth=1, num_heads=2)
+    pred = MaskedPredictor(32, (2, 4, 4), predictor_embed_dim=16, depth=1, num_heads=2, num_mask_tokens=2)
+    ckpt = tmp_path / "pretrain.pt"
+    torch.save({"format": FORMAT, "version": 1, "encoder_arch": enc.arch, "predictor_arch": pred.arch,
+                "target_encoder": enc.state_dict(), "predictor": pred.state_dict()}, ckpt)
+    over = [o for o in _overrides(bench.root, tmp_path / "run") if not o.startswith("backbone.")]
+    cfg = load_config(AnticipationConfig, None, [*over, f"backbone.checkpoint={ckpt}", "backbone.future_tokens=true"])
+    res = run_anticipation(cfg)
+    assert res.counts["val"] > 0 and 0.0 <= res.report["overall"]["action"] <= 1.0
+    feats = FeatureCache(tmp_path / "run" / "features" / "val").load().features
+    assert feats.shape[-2:] == (32 + 16, 32)  # (2 x 4 x 4) observed tokens + one predicted step of 4 x 4
+    # a random encoder has no pretraining predictor
+    with pytest.raises(ValueError, match="future_tokens needs"):
+        load_config(AnticipationConfig, None, [*over, "backbone.init=random", "backbone.future_tokens=true"])

@@ -68,6 +68,13 @@ def test_loss_falls_and_targets_do_not_collapse(tmp_path, bars):
     clips = torch.stack([run.loader_factory(0, 0).dataset[(0, 0, r, r)]["clip"] for r in range(8)])
     assert pt.target_feature_std(run.target, clips) > 0.1
     assert (tmp_path / "run" / "latest.pt").exists() and (tmp_path / "run" / "config.yaml").exists()
+    # the saved predictor reloads by itself (e.g. to predict future tokens for anticipation)
+    from jepa.hub import load_predictor
+
+    loaded = load_predictor(tmp_path / "run" / "latest.pt")
+    tokens, idx = torch.randn(2, 6, run.encoder.embed_dim), torch.arange(6).expand(2, 6)
+    with torch.no_grad():
+        assert torch.allclose(loaded(tokens, idx, idx + 6), run.predictor.eval()(tokens, idx, idx + 6), atol=1e-6)
 
 
 def test_corrupt_truncated_and_empty_videos_are_skipped_and_counted(tmp_path, bars):

@@ -43,6 +43,10 @@ class MaskedPredictor(nn.Module):
     ) -> None:
         super().__init__()
         self.grid = tuple(grid)
+        # Constructor arguments that fix the weights' shapes and meaning (saved in checkpoints).
+        self.arch = dict(embed_dim=embed_dim, grid=list(grid), predictor_embed_dim=predictor_embed_dim, depth=depth,
+                         num_heads=num_heads, mlp_ratio=mlp_ratio, num_mask_tokens=num_mask_tokens,
+                         rope_layout=rope_layout, qkv_bias=qkv_bias, norm_eps=norm_eps)
         self.use_activation_checkpointing = use_activation_checkpointing
         self.predictor_embed = nn.Linear(embed_dim, predictor_embed_dim)
         self.mask_tokens = nn.ParameterList(
@@ -62,8 +66,13 @@ class MaskedPredictor(nn.Module):
             for t in self.mask_tokens:
                 nn.init.trunc_normal_(t, std=init_std)
 
-    def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor, mask_index: int = 0) -> Tensor:
-        """``context [B, Kc, D]`` at ``context_idx [B, Kc]`` -> predictions ``[B, Kt, D]`` at ``target_idx``."""
+    def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor, mask_index: int = 0,
+                grid: tuple[int, int, int] | None = None) -> Tensor:
+        """``context [B, Kc, D]`` at ``context_idx [B, Kc]`` -> predictions ``[B, Kt, D]`` at ``target_idx``.
+
+        Flat indices refer to ``grid`` (default: the nominal grid of construction); only its ``H', W'``
+        matter, so indices past the last time step address future steps (RoPE extrapolates in time).
+        """
         b, kc, _ = context.shape
         kt = target_idx.shape[1]
         x = self.predictor_embed(context)
@@ -73,7 +82,7 @@ class MaskedPredictor(nn.Module):
         # Raster order, so the sequence (and attention numerics) match the released model.
         order = idx.argsort(dim=1)
         x = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-        rope = self.rope.angles(grid_positions(torch.gather(idx, 1, order), self.grid))
+        rope = self.rope.angles(grid_positions(torch.gather(idx, 1, order), grid or self.grid))
         for blk in self.predictor_blocks:
             if self.use_activation_checkpointing and self.training:
                 x = checkpoint(blk, x, rope, use_reentrant=False)

@@ -170,7 +170,8 @@ def build(cfg: PretrainConfig) -> Pretraining:
             shard_fsdp(module, info)
     optimizer = build_adamw({"encoder": encoder, "predictor": predictor})
     state = TrainState({"encoder": encoder, "predictor": predictor, "target_encoder": target}, optimizer,
-                       extra={"encoder_arch": encoder.arch, "format": "jepa-worldkit", "version": 1},
+                       extra={"encoder_arch": encoder.arch, "predictor_arch": predictor.arch,
+                              "format": "jepa-worldkit", "version": 1},
                        sharded=sharded)
     source = build_source(cfg.data)
     weights = source.sample_weights if cfg.data.weights is not None else None
