@@ -28,7 +28,6 @@ released code samples it in [0.25, 1.75] s during training.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -70,7 +69,7 @@ from eval.probe import (
     steps_per_epoch,
     token_statistics,
 )
-from jepa.config import load_config
+from jepa.config import config_parser, parse_config
 from jepa.data.transforms import VideoTransform
 from jepa.data.video import VideoReadError, frame_step_for_fps, read_frames, video_info
 
@@ -456,13 +455,9 @@ def write_outputs(res: AnticipationResult, cfg: AnticipationConfig, val_keys: Se
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="jepa eval anticipation", description=__doc__.splitlines()[0])
-    p.add_argument("config", nargs="?", default=None, help="YAML config (defaults: the embedded arm benchmark)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. backbone.checkpoint=runs/x/latest.pt")
-    args = p.parse_args(list(argv))
-    if args.config is not None and "=" in args.config:
-        args.config, args.overrides = None, [args.config, *args.overrides]
-    cfg = load_config(AnticipationConfig, args.config, args.overrides)
+    p = config_parser("jepa eval anticipation", __doc__.splitlines()[0],
+                      "YAML config (defaults: the embedded arm benchmark)", "backbone.checkpoint=runs/x/latest.pt")
+    cfg, _ = parse_config(p, AnticipationConfig, argv)
     try:
         res = run_anticipation(cfg)
     except (AnnotationError, FileNotFoundError, ValueError) as e:

@@ -14,7 +14,6 @@ on validation top-1 is reported with the whole grid in ``<run_dir>/results.json`
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Sequence
@@ -37,7 +36,7 @@ from eval.frozen import (
 )
 from eval.metrics import topk_accuracy
 from eval.probe import ProbeSweep, SweepResult, fit_sweep, steps_per_epoch, token_statistics
-from jepa.config import load_config
+from jepa.config import config_parser, parse_config
 from jepa.data.clips import read_video_csv
 from jepa.data.transforms import normalize_frames
 from jepa.data.video import VideoReadError, clip_indices, is_image_path, read_frames, read_image, video_info
@@ -168,13 +167,9 @@ def run_classification(cfg: ClassifyConfig) -> ClassifyResult:
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="jepa eval classify", description=__doc__.splitlines()[0])
-    p.add_argument("config", nargs="?", default=None, help="YAML config")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.train_csv=train.csv")
-    args = p.parse_args(list(argv))
-    if args.config is not None and "=" in args.config:
-        args.config, args.overrides = None, [args.config, *args.overrides]
-    cfg = load_config(ClassifyConfig, args.config, args.overrides)
+    p = config_parser("jepa eval classify", __doc__.splitlines()[0],
+                      "YAML config", "data.train_csv=train.csv")
+    cfg, _ = parse_config(p, ClassifyConfig, argv)
     res = run_classification(cfg)
     for line in res.lines():
         print(line)

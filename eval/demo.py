@@ -16,7 +16,6 @@ copy-last-frame baseline, the energy landscape and episode GIFs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -24,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jepa.config import load_config, save_config
+from jepa.config import config_parser, load_config, parse_config, save_config
 
 
 @dataclass
@@ -186,14 +185,10 @@ def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="jepa demo", description=__doc__.splitlines()[0])
-    p.add_argument("config", nargs="?", default=None, help="YAML config (default: configs/demo.yaml settings)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. collect.episodes=100")
+    p = config_parser("jepa demo", __doc__.splitlines()[0],
+                      "YAML config (default: configs/demo.yaml settings)", "collect.episodes=100")
     p.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
-    args = p.parse_args(list(argv))
-    if args.config is not None and "=" in args.config:
-        args.config, args.overrides = None, [args.config, *args.overrides]
-    cfg = load_config(DemoConfig, args.config, args.overrides)
+    cfg, args = parse_config(p, DemoConfig, argv)
     result = run_demo(cfg, fresh=args.fresh)
     t = result["stage_times_s"]
     print(f"reach success rate: {result['success_rate']:.0%} ({result['successes']}/{result['episodes']} "

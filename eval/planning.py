@@ -16,7 +16,6 @@ above the number of collected episodes) and writes to ``out_dir``:
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jepa.config import load_config, save_config
+from jepa.config import config_parser, parse_config, save_config
 from planners.base import PlanSpace
 from planners.mpc import EpisodeRecord, MPCConfig, plan_space_for_env, run_episode, write_jsonl
 from planners.objectives import Objective, ObjectiveConfig, WorldModelCost
@@ -182,13 +181,9 @@ def run_benchmark(cfg: PlanConfig) -> tuple[PlanSummary, list[EpisodeRecord]]:
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="jepa plan", description=__doc__.splitlines()[0])
-    p.add_argument("config", nargs="?", default=None, help="YAML config (defaults: the tiny Fetch reach run)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. episodes=5 solver.cem.samples=400")
-    args = p.parse_args(list(argv))
-    if args.config is not None and "=" in args.config:
-        args.config, args.overrides = None, [args.config, *args.overrides]
-    cfg = load_config(PlanConfig, args.config, args.overrides)
+    p = config_parser("jepa plan", __doc__.splitlines()[0],
+                      "YAML config (defaults: the tiny Fetch reach run)", "episodes=5 solver.cem.samples=400")
+    cfg, _ = parse_config(p, PlanConfig, argv)
     summary, _ = run_benchmark(cfg)
     for line in summary.lines():
         print(line)

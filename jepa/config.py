@@ -7,6 +7,7 @@ value of the wrong type, is an error naming the file (or override) and the key, 
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -43,6 +44,24 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
         return OmegaConf.to_object(cfg)
     except OmegaConfBaseException as e:
         raise ConfigError(f"override {list(overrides)}: {_describe(e)}") from None
+
+
+def config_parser(prog: str, description: str, config_help: str, example: str) -> argparse.ArgumentParser:
+    """The parser every command shares: an optional YAML config and ``key=value`` overrides
+    (``example`` shows one). Commands add their own flags to it."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("config", nargs="?", default=None, help=config_help)
+    p.add_argument("overrides", nargs="*", help=f"key=value overrides, e.g. {example}")
+    return p
+
+
+def parse_config(parser: argparse.ArgumentParser, schema: type[T], argv: Sequence[str]) -> tuple[T, argparse.Namespace]:
+    """Parse ``argv`` with a :func:`config_parser` and load the config; a first argument that contains
+    ``=`` is an override, not a file name."""
+    args = parser.parse_args(list(argv))
+    if args.config is not None and "=" in args.config:
+        args.config, args.overrides = None, [args.config, *args.overrides]
+    return load_config(schema, args.config, args.overrides), args
 
 
 def _describe(e: OmegaConfBaseException) -> str:

@@ -42,3 +42,17 @@ def test_typos_are_rejected():
         load_config(pt.PretrainConfig, None, ["optimization.lerning_rate=0.1"])
     with pytest.raises(ConfigError, match="max_steps"):
         load_config(pt.PretrainConfig, None, ["optimization.max_steps=many"])
+
+
+def test_command_line_takes_an_optional_config_file_then_overrides():
+    from jepa.config import config_parser, parse_config
+
+    parser = config_parser("jepa pretrain", "test", "YAML config", "optimization.max_steps=100")
+    cfg, args = parse_config(parser, pt.PretrainConfig, ["optimization.max_steps=7", "meta.seed=3"])
+    assert args.config is None and (cfg.optimization.max_steps, cfg.meta.seed) == (7, 3)
+    cfg, args = parse_config(parser, pt.PretrainConfig, ["configs/pretrain/tiny_cpu.yaml", "meta.seed=4"])
+    assert args.config == "configs/pretrain/tiny_cpu.yaml" and cfg.meta.seed == 4
+    from_file = load_config(pt.PretrainConfig, "configs/pretrain/tiny_cpu.yaml")
+    assert cfg.optimization.max_steps == from_file.optimization.max_steps
+    with pytest.raises(ConfigError, match="does not exist"):
+        parse_config(parser, pt.PretrainConfig, ["no_such.yaml"])

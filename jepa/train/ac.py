@@ -9,7 +9,6 @@ The result is written as a world model (``world_model.pt``) ready for planning.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jepa.config import load_config, save_config
+from jepa.config import config_parser, parse_config, save_config
 from jepa.data.trajectories import TrajectoryDataset, window_starts
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
@@ -341,13 +340,9 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="jepa train-ac", description=__doc__.splitlines()[0])
-    p.add_argument("config", nargs="?", default=None, help="YAML config (defaults: the tiny CPU run)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides")
-    args = p.parse_args(list(argv))
-    if args.config is not None and "=" in args.config:
-        args.config, args.overrides = None, [args.config, *args.overrides]
-    cfg = load_config(ACConfig, args.config, args.overrides)
+    p = config_parser("jepa train-ac", __doc__.splitlines()[0],
+                      "YAML config (defaults: the tiny CPU run)", "meta.run_dir=runs/x")
+    cfg, _ = parse_config(p, ACConfig, argv)
     _, report = train_ac(cfg)
     print(f"world model: {Path(cfg.meta.run_dir) / 'world_model.pt'}")
     for k, v in report.items():

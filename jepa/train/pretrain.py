@@ -8,7 +8,6 @@ the loop shared by the AC trainer (:mod:`jepa.train.loop`).
 
 from __future__ import annotations
 
-import argparse
 import copy
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -20,7 +19,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from jepa.config import load_config, save_config
+from jepa.config import config_parser, parse_config, save_config
 from jepa.masks import MaskCollator, MaskConfig
 from jepa.models.predictor import MaskedPredictor
 from jepa.models.vit import VisionTransformer, build_vit, feature_layer_norm
@@ -293,13 +292,9 @@ def target_feature_std(encoder: VisionTransformer, clips: Tensor) -> float:
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="jepa pretrain", description=__doc__.splitlines()[0])
-    p.add_argument("config", nargs="?", default=None, help="YAML config (defaults: the tiny CPU run)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optimization.max_steps=100")
-    args = p.parse_args(list(argv))
-    if args.config is not None and "=" in args.config:  # only overrides were given
-        args.config, args.overrides = None, [args.config, *args.overrides]
-    cfg = load_config(PretrainConfig, args.config, args.overrides)
+    p = config_parser("jepa pretrain", __doc__.splitlines()[0],
+                      "YAML config (defaults: the tiny CPU run)", "optimization.max_steps=100")
+    cfg, _ = parse_config(p, PretrainConfig, argv)
     run = run_pretraining(cfg)
     if run.info.is_main:
         print(f"pretraining done at step {run.state.step}; checkpoint: {Path(cfg.meta.run_dir) / 'latest.pt'}")
