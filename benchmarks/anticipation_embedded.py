@@ -7,7 +7,8 @@
    on unlabelled video of the same scene: ``--pretrain-data benchmark`` (default) uses the training
    split's videos without their labels (self-supervised pretraining on the target domain, as
    V-JEPA's video mixture contains its evaluation datasets), in clips as long as the evaluation's
-   (``--frames`` frames, every 2nd); ``explore`` uses exploration clips from
+   (``--frames`` frames, every 2nd), or with ``--unlabelled-videos N`` the videos of N more scripted
+   episodes rendered with another seed (more unlabelled video than labelled); ``explore`` uses exploration clips from
    ``jepa collect --env fetch-push`` (default camera, 2-frame clips, batch 64);
 3. runs ``jepa eval anticipation`` twice with the same probes and data: on the pretrained target
    encoder, and on a freshly initialised encoder of the same architecture;
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +83,8 @@ def main() -> None:
     p.add_argument("--pretrain-data", choices=("benchmark", "explore"), default="benchmark",
                    help="unlabelled training videos of the benchmark, or exploration clips of the push env")
     p.add_argument("--frames", type=int, default=8, help="clip length for --pretrain-data benchmark")
+    p.add_argument("--unlabelled-videos", type=int, default=0,
+                   help="pretrain on this many extra rendered videos (seed 1) instead of the training split's")
     p.add_argument("--episodes", type=int, default=100, help="exploration clips for --pretrain-data explore")
     p.add_argument("--out", default="runs/bench_anticipation")
     p.add_argument("--config", default=str(ROOT / "configs/eval/anticipation_embedded.yaml"))
@@ -101,7 +105,15 @@ def main() -> None:
     resolve_files(load_config(AnticipationConfig, args.config, data_over).data)  # render the benchmark
     t_data = time.time() - t0
     pre_dir = out / f"pretrain-{args.pretrain_data}"
-    if args.pretrain_data == "benchmark":
+    if args.pretrain_data == "benchmark" and args.unlabelled_videos:
+        from eval.embedded_tasks import ensure
+
+        pre_dir = out / f"pretrain-unlabelled{args.unlabelled_videos}"
+        bench_cfg = load_config(AnticipationConfig, args.config, data_over).data.embedded
+        extra = replace(bench_cfg, train_videos=args.unlabelled_videos, val_videos=1, seed=bench_cfg.seed + 1)
+        ensure(out / f"unlabelled{args.unlabelled_videos}", extra)
+        data = benchmark_data(pre_dir, out / f"unlabelled{args.unlabelled_videos}", args.frames)
+    elif args.pretrain_data == "benchmark":
         data = benchmark_data(pre_dir, out / "data", args.frames)
     else:
         data = explore_data(pre_dir, args.episodes)
@@ -126,6 +138,7 @@ def main() -> None:
     print(f"wall time: {total:.0f} s (data {t_data:.0f} s, pretraining {t_pre:.0f} s, "
           f"evaluation {total - t_data - t_pre:.0f} s)")
     (out / "summary.json").write_text(json.dumps({"results": results, "pretrain_steps": args.steps,
+                                                  "unlabelled_videos": args.unlabelled_videos,
                                                   "pretrain_data": args.pretrain_data,
                                                   "seconds": total}, indent=1))
 

@@ -217,17 +217,20 @@ def _infer_official(ckpt: dict, path: Path, arch: dict | None) -> VisionTransfor
     return VisionTransformer(**found)
 
 
-def load_predictor(path: str | os.PathLike, key: str = "predictor", num_heads: int | None = None,
+def load_predictor(name_or_path: str | os.PathLike, key: str = "predictor", num_heads: int | None = None,
                    device: str | torch.device = "cpu") -> MaskedPredictor:
     """The frozen masked-token predictor of a pretraining checkpoint (this project's or an official
-    V-JEPA 2 ``.pt``), e.g. to predict the tokens of future frames from an observed clip.
+    V-JEPA 2 ``.pt``, by path or by backbone name), e.g. to predict the tokens of future frames.
 
     This project's checkpoints record the architecture (``predictor_arch``). Otherwise width, depth,
     MLP ratio and the number of mask tokens are read from the tensors; the number of heads, which the
     weights do not show, is ``num_heads``, else the run's ``config.model.pred_num_heads``, else
     ``width // 32`` (the released 384-wide predictor has 12 heads).
     """
-    path = Path(path)
+    path = resolve_checkpoint(str(name_or_path)) if str(name_or_path) in BACKBONES else Path(name_or_path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: loading the predictor of a Hugging Face folder is not supported; "
+                              "use the official .pt checkpoint")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     ckpt = read_torch_file(path)

@@ -233,3 +233,4 @@ def test_config_rejects_unknown_keys_and_bad_choices():
     cfg = load_config(AnticipationConfig, root / "configs/eval/anticipation_ek100_vitl.yaml")
     assert (cfg.probe.depth, cfg.probe.num_heads, len(cfg.probe.lrs) * len(cfg.probe.weight_decays)) == (4, 16, 20)
     assert (cfg.data.frames_per_clip, cfg.data.sample_fps, cfg.data.num_verbs, cfg.data.num_nouns) == (32, 8.0, 97, 300)
+    assert cfg.backbone.future_tokens  # the released anticipation model appends predicted tokens

@@ -87,3 +87,12 @@ def test_width_mismatch_is_rejected():
     pred = MaskedPredictor(48, (2, 4, 4), predictor_embed_dim=32, depth=1, num_heads=1)
     with pytest.raises(ValueError, match="predictor width 48"):
         FutureTokenEncoder(_encoder(), pred, offset=1)
+
+
+def test_loads_by_backbone_name_from_jepa_home_and_never_downloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("JEPA_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        load_predictor("vjepa2-vitl-256")
+    src = _predictor()
+    torch.save({"predictor": {f"module.{k}": v for k, v in src.state_dict().items()}}, tmp_path / "vitl.pt")
+    assert _same_outputs(src, load_predictor("vjepa2-vitl-256"))
