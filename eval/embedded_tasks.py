@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.epic import format_timestamp, tail_classes
+from jepa.checkpoints import atomic_path
 
 VERBS = ("approach", "grasp", "lift", "move", "place", "release", "push", "retreat", "wait")
 _D = 0.12  # zone offset from the table centre along each axis [m]
@@ -222,13 +222,11 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
     """H.264 MP4 of uint8 ``[T, H, W, 3]`` frames (imageio-ffmpeg), written atomically."""
     import imageio.v2 as imageio
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    with imageio.get_writer(str(tmp), fps=fps, codec="libx264", quality=9, macro_block_size=1,
-                            ffmpeg_log_level="error", pixelformat="yuv420p") as w:
+    with atomic_path(path) as tmp, imageio.get_writer(
+            str(tmp), fps=fps, codec="libx264", quality=9, macro_block_size=1, ffmpeg_log_level="error",
+            pixelformat="yuv420p") as w:
         for frame in frames:
             w.append_data(frame)
-    os.replace(tmp, path)
 
 
 def _rows(ep: EpisodeRecord, fps: float) -> list[dict]:

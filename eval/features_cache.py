@@ -18,7 +18,6 @@ tokens concatenated (``[V, C * N, D]``), as the released multi-clip evaluation.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -28,6 +27,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from tqdm import tqdm
+
+from jepa.checkpoints import atomic_write
 
 FORMAT, VERSION = "jepa-feature-cache", 1
 
@@ -132,9 +133,8 @@ class FeatureCacheWriter:
 
 
 def _write_index(path: Path, index: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(index, indent=1))
-    os.replace(tmp, path)
+    text = json.dumps(index, indent=1).encode()
+    atomic_write(path, lambda f: f.write(text))
 
 
 class FeatureCache:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from eval.features_cache import FeatureCache, FeatureSet, build_feature_cache
 from eval.probe import MultiHeadAttentiveClassifier
 from jepa.config import save_config
+from jepa.device import resolve_device
 
 RANDOM_INIT_SEED = 12345
 
@@ -71,12 +72,6 @@ class EvalMetaConfig:
 
 
 # ------------------------------------------------------------------------------------------ backbone
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
 
 def build_backbone(b: BackboneConfig, crop_size: int, frames_per_clip: int, device: str | torch.device = "cpu",
                    seed: int = 0) -> nn.Module:

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from torch import Tensor, nn
@@ -35,14 +37,15 @@ class CheckpointError(ValueError):
 
 # ---------------------------------------------------------------- atomic writes
 
-def atomic_torch_save(obj: object, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write(f)`` on a temporary file in ``path``'s folder, fsync, then rename it over ``path``:
+    readers see the old file or the whole new one, never a partial write."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -52,18 +55,34 @@ def atomic_torch_save(obj: object, path: str | Path) -> Path:
     return path
 
 
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """For writers that need a file name: yields a temporary path in ``path``'s folder with the same
+    suffix (format detection by extension keeps working) and renames it over ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_torch_save(obj: object, path: str | Path) -> Path:
+    """``torch.save`` written atomically (:func:`atomic_write`)."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+
 def save_safetensors(state_dict: Mapping[str, Tensor], path: str | Path, metadata: dict | None = None) -> Path:
     """Weight-only export (atomic). ``metadata`` values are JSON-encoded into the file header."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return Path(path)
 
 
 def read_safetensors(path: str | Path) -> tuple[dict[str, Tensor], dict]:

@@ -19,19 +19,13 @@ from tqdm import tqdm
 
 from jepa.data.transforms import VideoTransform
 from jepa.data.video import VideoReadError, clip_indices, is_image_path, read_frames, read_image, video_info
+from jepa.device import resolve_device
 
 
 @dataclass
 class FeatureRunSummary:
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when present, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def list_videos(inputs: Sequence[str]) -> list[Path]:

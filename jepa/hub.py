@@ -236,6 +236,9 @@ def load_predictor(name_or_path: str | os.PathLike, key: str = "predictor", num_
     ckpt = read_torch_file(path)
     state = official_part(ckpt, key, path)
     saved = ckpt.get("predictor_arch") if ckpt.get("format") == FORMAT else None
+    if saved and "action_dim" in saved:
+        raise CheckpointError(f"{path}: holds an action-conditioned predictor (a world model); load it with "
+                              "jepa.world_model.load_world_model")
     arch = dict(saved) if saved else _infer_predictor(state, ckpt, path)
     if num_heads is not None:
         arch["num_heads"] = num_heads

@@ -138,9 +138,9 @@ class WorldModel(nn.Module):
 
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         """Atomic checkpoint with both parts and their architectures."""
-        from jepa.checkpoints import atomic_torch_save
+        from jepa.checkpoints import FORMAT, FORMAT_VERSION, atomic_torch_save
 
-        return atomic_torch_save({"format": "jepa-worldkit", "version": 1, "encoder_arch": self.encoder.arch,
+        return atomic_torch_save({"format": FORMAT, "version": FORMAT_VERSION, "encoder_arch": self.encoder.arch,
                                   "target_encoder": self.encoder.state_dict(), "predictor_arch": self.predictor.arch,
                                   "predictor": self.predictor.state_dict(), "image_size": self.image_size,
                                   "state_update": self.state_update_spec, **(extra or {})}, path)

@@ -135,3 +135,21 @@ def test_own_export_round_trip(tmp_path, suffix):
     assert loaded.pos_encoding == "rope_standard"
     x = torch.randn(1, 3, 2, 32, 32)
     torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_atomic_writes_replace_whole_files_and_leave_nothing_behind_on_failure(tmp_path):
+    from jepa.checkpoints import atomic_path, atomic_write
+
+    target = tmp_path / "sub" / "index.json"
+    atomic_write(target, lambda f: f.write(b"old"))
+    with pytest.raises(RuntimeError):
+        atomic_write(target, lambda f: (f.write(b"partial"), (_ for _ in ()).throw(RuntimeError("disk full"))))
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        assert tmp.suffix == ".json" and tmp.parent == target.parent  # extension kept for format detection
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("encoder crashed")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["index.json"]
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and sorted(p.name for p in target.parent.iterdir()) == ["index.json"]

@@ -96,3 +96,11 @@ def test_loads_by_backbone_name_from_jepa_home_and_never_downloads(tmp_path, mon
     src = _predictor()
     torch.save({"predictor": {f"module.{k}": v for k, v in src.state_dict().items()}}, tmp_path / "vitl.pt")
     assert _same_outputs(src, load_predictor("vjepa2-vitl-256"))
+
+
+def test_a_world_model_file_is_refused_with_a_pointer_to_its_loader(tmp_path):
+    from tests.test_world_model import make_world_model
+
+    path = make_world_model().save(tmp_path / "world_model.pt")
+    with pytest.raises(CheckpointError, match="load_world_model"):
+        load_predictor(path)

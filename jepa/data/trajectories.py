@@ -22,8 +22,6 @@ folders are read by :mod:`jepa.data.droid` into the same windows.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from jepa.checkpoints import atomic_write
 
 FORMAT_NAME = "jepa-trajectories"
 FORMAT_VERSION = 1
@@ -49,18 +49,6 @@ class Episode:
 
     def __len__(self) -> int:
         return self.frames.shape[0]
-
-
-def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def validate_episode(frames: np.ndarray, states: np.ndarray, actions: np.ndarray, where: str) -> None:
@@ -93,7 +81,7 @@ def write_episode_file(root: str | Path, episode_id: int, frames: np.ndarray, st
     """Validate and write ``episodes/<id>.npz`` atomically; return its index entry (for ``add``)."""
     rel = f"episodes/{episode_id:06d}.npz"
     validate_episode(frames, states, actions, str(Path(root) / rel))
-    _atomic_write_bytes(Path(root) / rel, lambda f: np.savez(f, frames=frames, states=states, actions=actions))
+    atomic_write(Path(root) / rel, lambda f: np.savez(f, frames=frames, states=states, actions=actions))
     return {"id": int(episode_id), "file": rel, "length": int(frames.shape[0]), **dict(info or {})}
 
 
@@ -135,7 +123,7 @@ class TrajectoryWriter:
             raise TrajectoryFormatError(f"{self.root}: episode ids {clash} already in the index")
         self.index["episodes"] = sorted(self.index["episodes"] + list(entries), key=lambda e: e["id"])
         text = json.dumps(self.index, indent=1).encode()
-        _atomic_write_bytes(self.root / "index.json", lambda f: f.write(text))
+        atomic_write(self.root / "index.json", lambda f: f.write(text))
 
 
 def read_index(root: str | Path) -> dict:

@@ -20,6 +20,7 @@ import torch
 
 from jepa.config import config_parser, parse_config, save_config
 from jepa.data.trajectories import TrajectoryDataset, window_starts
+from jepa.device import resolve_device
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
 from jepa.train.batches import BatchStream, GlobalBatches
@@ -28,7 +29,7 @@ from jepa.train.distributed import init_distributed
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
 from jepa.train.optim import build_adamw, set_lr_wd
-from jepa.train.pretrain import all_reduce_gradients, resolve_device
+from jepa.train.pretrain import all_reduce_gradients
 from jepa.train.schedules import LRSchedule
 from jepa.world_model import WorldModel
 

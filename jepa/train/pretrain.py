@@ -19,7 +19,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from jepa.checkpoints import FORMAT, FORMAT_VERSION
 from jepa.config import config_parser, parse_config, save_config
+from jepa.device import resolve_device
 from jepa.masks import MaskCollator, MaskConfig
 from jepa.models.predictor import MaskedPredictor
 from jepa.models.vit import VisionTransformer, build_vit, feature_layer_norm
@@ -128,10 +130,6 @@ def build_source(d: DataConfig):
     return MixedSource(sources, d.weights)
 
 
-def resolve_device(name: str) -> torch.device:
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
-
-
 @dataclass
 class Pretraining:
     """The built run: models, optimizer state, data and the per-step settings."""
@@ -170,7 +168,7 @@ def build(cfg: PretrainConfig) -> Pretraining:
     optimizer = build_adamw({"encoder": encoder, "predictor": predictor})
     state = TrainState({"encoder": encoder, "predictor": predictor, "target_encoder": target}, optimizer,
                        extra={"encoder_arch": encoder.arch, "predictor_arch": predictor.arch,
-                              "format": "jepa-worldkit", "version": 1},
+                              "format": FORMAT, "version": FORMAT_VERSION},
                        sharded=sharded)
     source = build_source(cfg.data)
     weights = source.sample_weights if cfg.data.weights is not None else None
