@@ -400,22 +400,22 @@ def run_anticipation(cfg: AnticipationConfig) -> AnticipationResult:
         feats[name], skipped[name] = cached_features(name, ds, encoder, run_dir / "features" / name, meta,
                                                      cfg.meta, device)
     del encoder
-    result = train_probes(cfg, splits, feats["train"], feats["val"], device, run_dir, grid)
-    counts = {"train": len(feats["train"]), "train_skipped": skipped["train"], "val": len(feats["val"]),
-              "val_skipped": skipped["val"], "val_dropped_unseen_actions": splits.dropped_val,
-              "actions": splits.vocab.num_actions}
     by_key = {s.narration_id: s for s in splits.val}
     ctx = MetricContext(torch.from_numpy(splits.vocab.keys()), _unseen_mask(feats["val"].keys, by_key,
                         splits.unseen_participants), splits.tail_verbs, splits.tail_nouns)
+    result = train_probes(cfg, splits, feats["train"], feats["val"], ctx, device, run_dir, grid)
+    counts = {"train": len(feats["train"]), "train_skipped": skipped["train"], "val": len(feats["val"]),
+              "val_skipped": skipped["val"], "val_dropped_unseen_actions": splits.dropped_val,
+              "actions": splits.vocab.num_actions}
     report = ctx.report(result.best_scores, feats["val"].labels)
     out = AnticipationResult(report, result, counts, run_dir, time.time() - t0)
     write_outputs(out, cfg, feats["val"].keys, splits.vocab)
     return out
 
 
-def train_probes(cfg: AnticipationConfig, splits: Splits, train: FeatureSet, val: FeatureSet,
+def train_probes(cfg: AnticipationConfig, splits: Splits, train: FeatureSet, val: FeatureSet, ctx: MetricContext,
                  device: torch.device, run_dir: Path, grid: Sequence[int] | None = None) -> SweepResult:
-    """Train the probe grid on ``train`` features ``[M, 1, N, D]`` and score it on ``val``."""
+    """Train the probe grid on ``train`` features ``[M, 1, N, D]`` and score it on ``val`` with ``ctx``."""
     p = cfg.probe
     if len(train) == 0 or len(val) == 0:
         raise ValueError("no training or validation segment could be read (see the skipped messages above)")
@@ -427,9 +427,6 @@ def train_probes(cfg: AnticipationConfig, splits: Splits, train: FeatureSet, val
     sweep = ProbeSweep(probe_builder(p, dim, classes, grid, stats), p.lrs, p.weight_decays,
                        total_steps=p.epochs * steps, loss=p.loss, warmup_steps=p.warmup_epochs * steps, device=device,
                        seed=cfg.meta.seed)
-    by_key = {s.narration_id: s for s in splits.val}
-    ctx = MetricContext(torch.from_numpy(v.keys()), _unseen_mask(val.keys, by_key, splits.unseen_participants),
-                        splits.tail_verbs, splits.tail_nouns)
     log = (run_dir / "train_log.jsonl").open("w")
 
     def on_epoch(epoch: int, losses: list[float]) -> None:
