@@ -57,17 +57,14 @@ from eval.frozen import (
     EvalMetaConfig,
     ProbeConfig,
     cached_features,
-    probe_builder,
+    probe_sweep,
     start_run,
 )
 from eval.metrics import anticipation_metrics
 from eval.probe import (
     LOSSES,
-    ProbeSweep,
     SweepResult,
     fit_sweep,
-    steps_per_epoch,
-    token_statistics,
 )
 from jepa.config import config_parser, parse_config
 from jepa.data.transforms import VideoTransform
@@ -419,14 +416,9 @@ def train_probes(cfg: AnticipationConfig, splits: Splits, train: FeatureSet, val
     p = cfg.probe
     if len(train) == 0 or len(val) == 0:
         raise ValueError("no training or validation segment could be read (see the skipped messages above)")
-    dim = train.features.shape[-1]
     v = splits.vocab
     classes = {"verb": v.num_verbs, "noun": v.num_nouns, "action": v.num_actions}
-    steps = steps_per_epoch(len(train), p.batch_size)
-    stats = token_statistics(train.features) if p.standardize else None
-    sweep = ProbeSweep(probe_builder(p, dim, classes, grid, stats), p.lrs, p.weight_decays,
-                       total_steps=p.epochs * steps, loss=p.loss, warmup_steps=p.warmup_epochs * steps, device=device,
-                       seed=cfg.meta.seed)
+    sweep = probe_sweep(p, classes, train, device, cfg.meta.seed, grid)
     log = (run_dir / "train_log.jsonl").open("w")
 
     def on_epoch(epoch: int, losses: list[float]) -> None:

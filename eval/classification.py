@@ -31,11 +31,11 @@ from eval.frozen import (
     EvalMetaConfig,
     ProbeConfig,
     cached_features,
-    probe_builder,
+    probe_sweep,
     start_run,
 )
 from eval.metrics import topk_accuracy
-from eval.probe import ProbeSweep, SweepResult, fit_sweep, steps_per_epoch, token_statistics
+from eval.probe import SweepResult, fit_sweep
 from jepa.config import config_parser, parse_config
 from jepa.data.clips import read_video_csv
 from jepa.data.transforms import normalize_frames
@@ -137,12 +137,7 @@ def train_classifier(cfg: ClassifyConfig, train: FeatureSet, val: FeatureSet, de
     if len(train) == 0 or len(val) == 0:
         raise ValueError("no training or validation video could be read (see the skipped messages above)")
     classes = cfg.data.num_classes or 1 + int(max(train.labels["label"].max(), val.labels["label"].max()))
-    dim = train.features.shape[-1]
-    steps = steps_per_epoch(len(train), p.batch_size)
-    stats = token_statistics(train.features) if p.standardize else None
-    sweep = ProbeSweep(probe_builder(p, dim, classes, grid, stats), p.lrs, p.weight_decays,
-                       total_steps=p.epochs * steps, loss=p.loss, warmup_steps=p.warmup_epochs * steps, device=device,
-                       seed=cfg.meta.seed)
+    sweep = probe_sweep(p, classes, train, device, cfg.meta.seed, grid)
     return fit_sweep(sweep, train, val, p.epochs, p.batch_size, classification_metrics, "top1", seed=cfg.meta.seed)
 
 

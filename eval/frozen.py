@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from eval.features_cache import FeatureCache, FeatureSet, build_feature_cache
-from eval.probe import MultiHeadAttentiveClassifier
+from eval.probe import MultiHeadAttentiveClassifier, ProbeSweep, steps_per_epoch, token_statistics
 from jepa.config import save_config
 from jepa.device import resolve_device
 
@@ -176,3 +176,14 @@ def probe_builder(p: ProbeConfig, dim: int, classes: dict[str, int] | int, grid:
         return probe
 
     return build
+
+
+def probe_sweep(p: ProbeConfig, classes: dict[str, int] | int, train: FeatureSet, device: str | torch.device,
+                seed: int, grid: Sequence[int] | None = None) -> ProbeSweep:
+    """The lr x wd grid of probes of ``p`` for ``train`` features ``[M, V, N, D]`` (schedules sized by
+    ``p.epochs`` over ``train``; standardization statistics from ``train`` when ``p.standardize``)."""
+    steps = steps_per_epoch(len(train), p.batch_size)
+    stats = token_statistics(train.features) if p.standardize else None
+    return ProbeSweep(probe_builder(p, train.features.shape[-1], classes, grid, stats), p.lrs, p.weight_decays,
+                      total_steps=p.epochs * steps, loss=p.loss, warmup_steps=p.warmup_epochs * steps, device=device,
+                      seed=seed)
