@@ -54,6 +54,13 @@ def benchmark_data(run_dir: Path, data_root: Path, frames: int) -> list[str]:
             "data.frame_step=2", f"optimization.global_batch={batch}"]
 
 
+# The tiny config's two multi-block masks plus a future mask: the last half of the clip hidden, so the
+# predictor learns to predict later tokens from earlier ones (mask token 2).
+FUTURE_MASKS = ("masks=[{num_blocks: 4, spatial_scale: [0.15, 0.15]}, {num_blocks: 1, spatial_scale: [0.5, 0.5]}, "
+                "{num_blocks: 1, spatial_scale: [1.0, 1.0], aspect_ratio: [1.0, 1.0], temporal_scale: [0.5, 0.5], "
+                "temporal_anchor: end}]", "model.num_mask_tokens=3")
+
+
 def pretrain(run_dir: Path, steps: int, data_overrides: list[str]) -> Path:
     """Tiny JEPA pretraining; returns the checkpoint (reused if present)."""
     from jepa.config import load_config
@@ -91,6 +98,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids thrashing on a shared CPU)")
     p.add_argument("--future-tokens", action="store_true",
                    help="also evaluate the pretrained encoder + predicted tokens of the action start")
+    p.add_argument("--future-mask", action="store_true",
+                   help="pretrain with a third mask hiding the clip's last half (future prediction); the "
+                        "future-token run then uses its mask token")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the anticipation config")
     args = p.parse_args()
     import torch
@@ -104,11 +114,12 @@ def main() -> None:
     data_over = [f"data.embedded_root={out / 'data'}", *args.overrides]
     resolve_files(load_config(AnticipationConfig, args.config, data_over).data)  # render the benchmark
     t_data = time.time() - t0
-    pre_dir = out / f"pretrain-{args.pretrain_data}"
+    suffix = "-futuremask" if args.future_mask else ""
+    pre_dir = out / f"pretrain-{args.pretrain_data}{suffix}"
     if args.pretrain_data == "benchmark" and args.unlabelled_videos:
         from eval.embedded_tasks import ensure
 
-        pre_dir = out / f"pretrain-unlabelled{args.unlabelled_videos}"
+        pre_dir = out / f"pretrain-unlabelled{args.unlabelled_videos}{suffix}"
         bench_cfg = load_config(AnticipationConfig, args.config, data_over).data.embedded
         extra = replace(bench_cfg, train_videos=args.unlabelled_videos, val_videos=1, seed=bench_cfg.seed + 1)
         ensure(out / f"unlabelled{args.unlabelled_videos}", extra)
@@ -117,11 +128,14 @@ def main() -> None:
         data = benchmark_data(pre_dir, out / "data", args.frames)
     else:
         data = explore_data(pre_dir, args.episodes)
+    if args.future_mask:
+        data = [*data, *FUTURE_MASKS]
     ckpt = pretrain(pre_dir, args.steps, data)
     t_pre = time.time() - t0 - t_data
     runs = {"pretrained": ["backbone.init=pretrained"], "random": ["backbone.init=random"]}
     if args.future_tokens:
-        runs["pretrained+future"] = ["backbone.init=pretrained", "backbone.future_tokens=true"]
+        runs["pretrained+future"] = ["backbone.init=pretrained", "backbone.future_tokens=true",
+                                     f"backbone.future_mask_index={2 if args.future_mask else 1}"]
     results = {}
     for init, backbone in runs.items():
         res = evaluate(Path(args.config), [*data_over, f"backbone.checkpoint={ckpt}", *backbone,

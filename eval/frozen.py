@@ -44,6 +44,9 @@ class BackboneConfig:
     predictor_checkpoint: str | None = None  # default: ``checkpoint``
     future_steps: int = 1  # predicted tubelet steps
     future_mask_index: int = 1  # the mask token that fills them (released: 1)
+    # Probe these blocks' (final-normed) outputs concatenated along channels, [B, N, len * D]
+    # (0-based, negative counts from the end; e.g. [0, -1]); null: the last block only.
+    out_layers: list[int] | None = None
 
 
 @dataclass
@@ -100,6 +103,33 @@ def build_backbone(b: BackboneConfig, crop_size: int, frames_per_clip: int, devi
     return freeze(model).to(device)
 
 
+class ConcatLayers(nn.Module):
+    """``clips -> [B, N, len(layers) * D]``: the final-normed outputs of blocks ``layers`` of a
+    :class:`~jepa.models.vit.VisionTransformer`, concatenated along channels in block order.
+
+    ``layers`` are 0-based block indices; negative ones count from the end (``-1``: the last block).
+    """
+
+    def __init__(self, encoder: nn.Module, layers: Sequence[int]) -> None:
+        super().__init__()
+        depth = len(encoder.blocks)
+        bad = [i for i in layers if not -depth <= i < depth]
+        if not layers or bad:
+            raise ValueError(f"backbone.out_layers must name blocks in [-{depth}, {depth}) of this "
+                             f"{depth}-block encoder, got {list(layers)}")
+        self.encoder, self.layers = encoder, sorted({i % depth for i in layers})
+
+    @property
+    def embed_dim(self) -> int:
+        return len(self.layers) * self.encoder.embed_dim
+
+    def token_grid(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        return self.encoder.token_grid(frames, height, width)
+
+    def forward(self, clips: Tensor) -> Tensor:
+        return torch.cat(self.encoder(clips, out_layers=self.layers), dim=-1)
+
+
 def backbone_identity(b: BackboneConfig, seed: int) -> dict:
     """What determines the encoder's weights (part of a feature cache's identity)."""
     out = {"checkpoint": b.checkpoint, "key": b.key, "init": b.init, "seed": seed}
@@ -108,6 +138,8 @@ def backbone_identity(b: BackboneConfig, seed: int) -> dict:
         out.update(size=st.st_size, mtime=st.st_mtime)
     if b.checkpoint is None:
         out.update(arch=[b.size, b.embed_dim, b.depth, b.num_heads, b.patch_size, b.tubelet_size])
+    if b.out_layers:
+        out["out_layers"] = list(b.out_layers)
     if b.future_tokens:
         pred = Path(b.predictor_checkpoint or b.checkpoint or "")
         out["future"] = {"predictor": str(pred), "steps": b.future_steps, "mask_index": b.future_mask_index,
@@ -124,6 +156,11 @@ def start_run(cfg, crop_size: int, frames_per_clip: int) -> tuple[Path, torch.de
     save_config(cfg, run_dir / "config.yaml")
     device = resolve_device(cfg.meta.device)
     encoder = build_backbone(cfg.backbone, crop_size, frames_per_clip, device, cfg.meta.seed)
+    if cfg.backbone.out_layers:
+        if cfg.backbone.future_tokens:
+            raise ValueError("backbone.out_layers and backbone.future_tokens cannot be combined: the predictor "
+                             "reads the last block's tokens only")
+        encoder = ConcatLayers(encoder, cfg.backbone.out_layers)
     return run_dir, device, encoder, backbone_identity(cfg.backbone, cfg.meta.seed)
 
 

@@ -3,7 +3,10 @@
 On a token grid ``(T', H', W')`` a mask is the union of ``num_blocks`` blocks; the union is the
 prediction **target** and its complement the **context**. One block size is drawn per batch and mask
 config (spatial area ``scale * H' W'`` with an aspect ratio, temporal extent ``scale * T'``), block
-positions are drawn per sample. Every sample gets one mask of each config. Index lists are truncated
+positions are drawn per sample. Every sample gets one mask of each config. A config with
+``temporal_anchor="end"`` places its blocks at the clip's last time steps: with one full-frame
+block of ``temporal_scale`` s it hides the last ``s * T'`` steps, so the predictor learns to predict
+the future from the past (what the anticipation model's predicted tokens ask of it). Index lists are truncated
 to the batch minimum so they stack (as released).
 
 The released pair (:data:`SHORT_RANGE`, :data:`LONG_RANGE`) masks about 70% and 88% of the tokens at
@@ -30,8 +33,14 @@ class MaskConfig:
     spatial_scale: tuple[float, float] = (0.15, 0.15)
     aspect_ratio: tuple[float, float] = (0.75, 1.5)
     temporal_scale: tuple[float, float] = (1.0, 1.0)
+    temporal_anchor: str = "random"  # "random": blocks anywhere in time; "end": ending at the last step
+
+    def __post_init__(self) -> None:
+        if self.temporal_anchor not in TEMPORAL_ANCHORS:
+            raise ValueError(f"mask temporal_anchor must be one of {TEMPORAL_ANCHORS}, got {self.temporal_anchor!r}")
 
 
+TEMPORAL_ANCHORS = ("random", "end")
 SHORT_RANGE = MaskConfig(num_blocks=8, spatial_scale=(0.15, 0.15))
 LONG_RANGE = MaskConfig(num_blocks=2, spatial_scale=(0.7, 0.7))
 RELEASED_MASKS = (SHORT_RANGE, LONG_RANGE)
@@ -63,7 +72,7 @@ def sample_target_mask(cfg: MaskConfig, grid: tuple[int, int, int], size: tuple[
     for _ in range(max_tries):
         mask = np.zeros(grid, dtype=bool)
         for _ in range(cfg.num_blocks):
-            t0 = gen.integers(0, gt - t + 1)
+            t0 = gt - t if cfg.temporal_anchor == "end" else gen.integers(0, gt - t + 1)
             h0 = gen.integers(0, gh - h + 1)
             w0 = gen.integers(0, gw - w + 1)
             mask[t0 : t0 + t, h0 : h0 + h, w0 : w0 + w] = True

@@ -143,3 +143,25 @@ def test_future_tokens_extend_the_cached_features_with_the_predicted_step(bench,
     # a random encoder has no pretraining predictor
     with pytest.raises(ValueError, match="future_tokens needs"):
         load_config(AnticipationConfig, None, [*over, "backbone.init=random", "backbone.future_tokens=true"])
+
+
+def test_out_layers_concatenate_the_named_blocks_along_channels(bench, tmp_path):
+    from eval.features_cache import FeatureCache
+    from eval.frozen import BackboneConfig, ConcatLayers, backbone_identity
+    from jepa.models.vit import build_vit
+
+    enc = build_vit("tiny", img_size=32, num_frames=4, patch_size=8, embed_dim=32, depth=3, num_heads=2).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    both = ConcatLayers(enc, [-1, 0])  # negative from the end; output in block order
+    out = both(x)
+    assert out.shape == (2, 32, 64) and both.embed_dim == 64 and both.token_grid(4, 32, 32) == (2, 4, 4)
+    assert torch.allclose(out[..., 32:], enc(x), atol=1e-6)  # the last block's slice is the usual output
+    assert not torch.allclose(out[..., :32], out[..., 32:])
+    with pytest.raises(ValueError, match="out_layers"):
+        ConcatLayers(enc, [3])
+    assert backbone_identity(BackboneConfig(out_layers=[0, -1]), 0) != backbone_identity(BackboneConfig(), 0)
+    # end to end: the cached features hold the wider tokens
+    over = [*_overrides(bench.root, tmp_path / "run"), "backbone.depth=2", "backbone.out_layers=[0,1]"]
+    res = run_anticipation(load_config(AnticipationConfig, None, over))
+    assert res.counts["val"] > 0
+    assert FeatureCache(tmp_path / "run" / "features" / "val").load().features.shape[-1] == 64

@@ -48,3 +48,18 @@ def test_collator_is_reproducible_and_rank_slices_agree():
 def test_impossible_mask_is_an_error():
     with pytest.raises(ValueError, match="covers every token"):
         batch_masks(MaskConfig(num_blocks=4, spatial_scale=(1.0, 1.0)), (2, 4, 4), 2, np.random.default_rng(0))
+
+
+def test_end_anchored_blocks_hide_the_future():
+    # one full-frame block of half the clip, anchored at the end: context = past steps, target = future steps
+    future = MaskConfig(num_blocks=1, spatial_scale=(1.0, 1.0), aspect_ratio=(1.0, 1.0), temporal_scale=(0.5, 0.5),
+                        temporal_anchor="end")
+    ctx, tgt = batch_masks(future, (6, 4, 4), 3, np.random.default_rng(0))
+    for c, t in zip(ctx.tolist(), tgt.tolist()):
+        assert c == list(range(48)) and t == list(range(48, 96))
+    # a smaller end-anchored block stays in the last steps, anywhere in space
+    _, tgt = batch_masks(MaskConfig(num_blocks=1, spatial_scale=(0.25, 0.25), temporal_scale=(0.34, 0.34),
+                                    temporal_anchor="end"), (6, 4, 4), 5, np.random.default_rng(1))
+    assert set((tgt // 16).unique().tolist()) == {4, 5}
+    with pytest.raises(ValueError, match="temporal_anchor"):
+        MaskConfig(temporal_anchor="start")
