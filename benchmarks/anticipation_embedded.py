@@ -9,13 +9,16 @@
    V-JEPA's video mixture contains its evaluation datasets), in clips as long as the evaluation's
    (``--frames`` frames, every 2nd), or with ``--unlabelled-videos N`` the videos of N more scripted
    episodes rendered with another seed (more unlabelled video than labelled); ``explore`` uses exploration clips from
-   ``jepa collect --env fetch-push`` (default camera, 2-frame clips, batch 64);
+   ``jepa collect --env fetch-push`` (default camera, 2-frame clips, batch 64); ``--future-mask``
+   adds a third mask hiding the clip's last half (use it with longer clips, e.g. ``--frames 16``);
 3. runs ``jepa eval anticipation`` twice with the same probes and data: on the pretrained target
    encoder, and on a freshly initialised encoder of the same architecture;
    with ``--future-tokens`` a third run probes the pretrained encoder's tokens extended by the
    frozen pretraining predictor's tokens of the action start (V-JEPA 2's anticipation model);
+   ``--seeds N`` repeats every evaluation with ``meta.seed`` 0..N-1 (probe initialisation and batch
+   order; for the random encoder also its weights): differences of a few points are within that spread;
 4. prints class-mean recall@5 (verb / noun / action; overall, unseen participants, tail classes)
-   of both, and writes them to ``<out>/summary.json``.
+   of each run and the mean over seeds, and writes them to ``<out>/summary.json``.
 """
 
 from __future__ import annotations
@@ -84,6 +87,23 @@ def evaluate(config: Path, overrides: list[str]):
     return run_anticipation(load_config(AnticipationConfig, config, overrides))
 
 
+def print_table(results: dict, encoders: list[str]) -> None:
+    """Overall recall@5 per encoder: the mean over seeds, and the spread (min-max) when several."""
+    import numpy as np
+
+    print("\nclass-mean recall@5 (%)           verb          noun          action")
+    for init in encoders:
+        rows = [r["report"]["overall"] for r in results.values() if r["encoder"] == init]
+        cells = []
+        for head in ("verb", "noun", "action"):
+            v = 100 * np.array([o[head] for o in rows])
+            cells.append(f"{v.mean():5.1f}" + (f" ({v.min():.0f}-{v.max():.0f})" if len(v) > 1 else " " * 8))
+        print(f"{init + ' encoder':<31} {'  '.join(cells)}")
+    if any(r["seed"] for r in results.values()):
+        print("mean over seeds (min-max); the seed draws the probes' initialisation and order, and the random "
+              "encoder's weights")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=300, help="pretraining steps")
@@ -98,6 +118,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids thrashing on a shared CPU)")
     p.add_argument("--future-tokens", action="store_true",
                    help="also evaluate the pretrained encoder + predicted tokens of the action start")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="evaluate each encoder with this many seeds (meta.seed 0..N-1) and report the mean")
     p.add_argument("--future-mask", action="store_true",
                    help="pretrain with a third mask hiding the clip's last half (future prediction); the "
                         "future-token run then uses its mask token")
@@ -138,20 +160,20 @@ def main() -> None:
                                      f"backbone.future_mask_index={2 if args.future_mask else 1}"]
     results = {}
     for init, backbone in runs.items():
-        res = evaluate(Path(args.config), [*data_over, f"backbone.checkpoint={ckpt}", *backbone,
-                                           f"meta.run_dir={out / init}"])
-        results[init] = {"report": res.report, "best": res.sweep.best, "counts": res.counts, "seconds": res.seconds}
-        print(f"== {init} encoder")
-        for line in res.lines():
-            print(line)
-    print("\nclass-mean recall@5 (%)           verb   noun  action")
-    for init, r in results.items():
-        o = r["report"]["overall"]
-        print(f"{init + ' encoder':<31} {100 * o['verb']:6.1f} {100 * o['noun']:6.1f} {100 * o['action']:7.1f}")
+        for seed in range(args.seeds):
+            name = init if seed == 0 else f"{init}-seed{seed}"
+            res = evaluate(Path(args.config), [*data_over, f"backbone.checkpoint={ckpt}", *backbone,
+                                               f"meta.seed={seed}", f"meta.run_dir={out / name}"])
+            results[name] = {"report": res.report, "best": res.sweep.best, "counts": res.counts,
+                             "seconds": res.seconds, "encoder": init, "seed": seed}
+            print(f"== {init} encoder, seed {seed}")
+            for line in res.lines():
+                print(line)
+    print_table(results, list(runs))
     total = time.time() - t0
     print(f"wall time: {total:.0f} s (data {t_data:.0f} s, pretraining {t_pre:.0f} s, "
           f"evaluation {total - t_data - t_pre:.0f} s)")
-    (out / "summary.json").write_text(json.dumps({"results": results, "pretrain_steps": args.steps,
+    (out / "summary.json").write_text(json.dumps({"results": results, "pretrain_steps": args.steps, "seeds": args.seeds,
                                                   "unlabelled_videos": args.unlabelled_videos,
                                                   "pretrain_data": args.pretrain_data,
                                                   "seconds": total}, indent=1))
