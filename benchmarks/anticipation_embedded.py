@@ -157,6 +157,7 @@ def main() -> None:
     runs = {"pretrained": ["backbone.init=pretrained"], "random": ["backbone.init=random"]}
     if args.future_tokens:
         runs["pretrained+future"] = ["backbone.init=pretrained", "backbone.future_tokens=true",
+                                     "backbone.out_layers=null",
                                      f"backbone.future_mask_index={2 if args.future_mask else 1}"]
     results = {}
     for init, backbone in runs.items():

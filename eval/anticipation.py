@@ -130,6 +130,8 @@ class AnticipationConfig:
         if self.backbone.future_tokens and self.backbone.init != "pretrained":
             raise ValueError("backbone.future_tokens needs the pretraining predictor of a checkpoint "
                              "(backbone.init=pretrained)")
+        if self.backbone.future_tokens and self.backbone.out_layers:
+            raise ValueError("backbone.future_tokens reads the last block's tokens only; set backbone.out_layers=null")
 
 
 # ------------------------------------------------------------------------------------------ data

@@ -157,9 +157,6 @@ def start_run(cfg, crop_size: int, frames_per_clip: int) -> tuple[Path, torch.de
     device = resolve_device(cfg.meta.device)
     encoder = build_backbone(cfg.backbone, crop_size, frames_per_clip, device, cfg.meta.seed)
     if cfg.backbone.out_layers:
-        if cfg.backbone.future_tokens:
-            raise ValueError("backbone.out_layers and backbone.future_tokens cannot be combined: the predictor "
-                             "reads the last block's tokens only")
         encoder = ConcatLayers(encoder, cfg.backbone.out_layers)
     return run_dir, device, encoder, backbone_identity(cfg.backbone, cfg.meta.seed)
 

@@ -143,6 +143,9 @@ def test_future_tokens_extend_the_cached_features_with_the_predicted_step(bench,
     # a random encoder has no pretraining predictor
     with pytest.raises(ValueError, match="future_tokens needs"):
         load_config(AnticipationConfig, None, [*over, "backbone.init=random", "backbone.future_tokens=true"])
+    with pytest.raises(ValueError, match="out_layers=null"):  # the predictor reads the last block only
+        load_config(AnticipationConfig, None, [*over, f"backbone.checkpoint={ckpt}", "backbone.future_tokens=true",
+                                               "backbone.out_layers=[0,-1]"])
 
 
 def test_out_layers_concatenate_the_named_blocks_along_channels(bench, tmp_path):
