@@ -1,4 +1,4 @@
-"""Label-oracle ceiling of an anticipation benchmark (:mod:`eval.oracle`): no video is read.
+"""Label-oracle ceiling of an anticipation benchmark (:mod:`eval.anticipation.oracle`): no video is read.
 
     python benchmarks/anticipation_ceiling.py [--root runs/bench_anticipation/data --fps 10]
 
@@ -22,11 +22,11 @@ def main() -> None:
                                              "default: the embedded benchmark's)")
     p.add_argument("--tau", type=float, nargs="+", default=[0.5, 1.0, 2.0], help="anticipation times [s]")
     args = p.parse_args()
-    from eval.epic import read_annotations
-    from eval.oracle import oracle_report
+    from eval.anticipation.epic import read_annotations
+    from eval.anticipation.oracle import oracle_report
 
     if args.root is None:
-        from eval.anticipation import AnticipationConfig, resolve_files
+        from eval.anticipation.run import AnticipationConfig, resolve_files
         from jepa.config import load_config
 
         data = load_config(AnticipationConfig, ROOT / "configs/eval/anticipation_embedded.yaml").data

@@ -45,7 +45,7 @@ def explore_data(run_dir: Path, episodes: int) -> list[str]:
 
 def benchmark_data(run_dir: Path, data_root: Path, frames: int) -> list[str]:
     """The benchmark's training videos as an unlabelled video list (``path 0`` lines)."""
-    from eval.epic import read_annotations
+    from eval.anticipation.epic import read_annotations
 
     segments = read_annotations(data_root / "annotations" / "EPIC_100_train.csv")
     videos = sorted({(s.participant_id, s.video_id) for s in segments})
@@ -81,7 +81,7 @@ def pretrain(run_dir: Path, steps: int, data_overrides: list[str]) -> Path:
 
 
 def evaluate(config: Path, overrides: list[str]):
-    from eval.anticipation import AnticipationConfig, run_anticipation
+    from eval.anticipation.run import AnticipationConfig, run_anticipation
     from jepa.config import load_config
 
     return run_anticipation(load_config(AnticipationConfig, config, overrides))
@@ -130,7 +130,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     t0 = time.time()
-    from eval.anticipation import AnticipationConfig, resolve_files
+    from eval.anticipation.run import AnticipationConfig, resolve_files
     from jepa.config import load_config
 
     data_over = [f"data.embedded_root={out / 'data'}", *args.overrides]
@@ -139,7 +139,7 @@ def main() -> None:
     suffix = "-futuremask" if args.future_mask else ""
     pre_dir = out / f"pretrain-{args.pretrain_data}{suffix}"
     if args.pretrain_data == "benchmark" and args.unlabelled_videos:
-        from eval.embedded_tasks import ensure
+        from eval.anticipation.embedded import ensure
 
         pre_dir = out / f"pretrain-unlabelled{args.unlabelled_videos}{suffix}"
         bench_cfg = load_config(AnticipationConfig, args.config, data_over).data.embedded

@@ -1,36 +1,46 @@
-"""``jepa eval``: evaluations of frozen backbones.
-
-    jepa eval anticipation CONFIG.yaml [key=value ...]   EPIC-KITCHENS-100 style action anticipation
-    jepa eval classify CONFIG.yaml [key=value ...]       video classification with attentive probes
-
-Each task lives in its own module, imported only when it runs.
-"""
+"""The ``jepa`` command: the top layer, the only place that names sub-commands of every layer
+(``jepa``, ``planners``, ``eval``). Each sub-command lives in its own module and is imported only
+when used, so ``jepa --help`` is fast."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 from collections.abc import Sequence
 
-TASKS: dict[str, tuple[str, str]] = {
-    "anticipation": ("eval.anticipation", "action anticipation (EPIC-KITCHENS-100 protocol or the embedded arm set)"),
-    "classify": ("eval.classification", "video classification from `path label` lists"),
+# name -> (module, function taking argv, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "features": ("jepa.features", "main", "embed video files with a frozen backbone"),
+    "pretrain": ("jepa.train.pretrain", "main", "masked latent prediction pretraining (JEPA)"),
+    "train-ac": ("jepa.train.ac", "main", "train the action-conditioned predictor on robot clips"),
+    "collect": ("eval.envs.collect", "main", "collect robot clips in a simulated env"),
+    "plan": ("eval.planning.benchmark", "main", "goal-image MPC episodes with a trained world model"),
+    "demo": ("eval.apps.demo", "main", "the whole chain on the simulated arm: collect, pretrain, train-ac, plan"),
+    "eval": ("eval.apps.evaluate", "main", "evaluate frozen backbones: probes, classification, action anticipation"),
 }
 
 
-def usage() -> str:
-    lines = ["usage: jepa eval TASK CONFIG.yaml [key=value ...]", "", "tasks:"]
-    lines += [f"  {name:<14} {help_text}" for name, (_, help_text) in TASKS.items()]
-    return "\n".join(lines)
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jepa", description="JEPA world models: train, plan, evaluate.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, _, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return p
 
 
-def main(argv: Sequence[str]) -> int:
-    argv = list(argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser = _parser()
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")
+        parser.print_help()
         return 0
-    if argv[0] not in TASKS:
-        print(f"jepa eval: unknown task {argv[0]!r}\n{usage()}", file=sys.stderr)
-        return 2
-    module = importlib.import_module(TASKS[argv[0]][0])
-    return int(module.main(argv[1:]) or 0)
+    module, func, _ = COMMANDS[argv[0]]
+    fn = getattr(importlib.import_module(module), func)
+    return int(fn(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

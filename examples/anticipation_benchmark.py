@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from eval.anticipation import AnticipationConfig, run_anticipation
+from eval.anticipation.run import AnticipationConfig, run_anticipation
 from jepa.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

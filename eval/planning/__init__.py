@@ -1,0 +1,1 @@
+"""Planning benchmarks: ``jepa plan`` episodes and their artefacts (GIFs, energy landscapes)."""
