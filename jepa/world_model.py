@@ -82,8 +82,9 @@ class WorldModel(nn.Module):
     """Frozen ``encoder`` + ``predictor`` + a state update (``state_update`` spec); see the module docstring."""
 
     def __init__(self, encoder: VisionTransformer, predictor: ActionConditionedPredictor, state_update: dict,
-                 image_size: int) -> None:
+                 image_size: int, frame_step: int = 1) -> None:
         super().__init__()
+        self.frame_step = int(frame_step)  # env steps between the frames it was trained on (one action block)
         self.encoder = encoder.eval().requires_grad_(False)
         self.predictor = predictor
         self.state_update_spec = dict(state_update)
@@ -93,6 +94,11 @@ class WorldModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.predictor.parameters()).device
+
+    @property
+    def action_dim(self) -> int:
+        """Size of the action vectors the predictor was trained on."""
+        return self.predictor.action_dim
 
     def preprocess(self, images: np.ndarray | Tensor) -> Tensor:
         """uint8 ``[B, H, W, 3]`` -> normalised float ``[B, 3, S, S]`` on the model's device."""
@@ -143,7 +149,8 @@ class WorldModel(nn.Module):
         return atomic_torch_save({"format": FORMAT, "version": FORMAT_VERSION, "encoder_arch": self.encoder.arch,
                                   "target_encoder": self.encoder.state_dict(), "predictor_arch": self.predictor.arch,
                                   "predictor": self.predictor.state_dict(), "image_size": self.image_size,
-                                  "state_update": self.state_update_spec, **(extra or {})}, path)
+                                  "state_update": self.state_update_spec, "frame_step": self.frame_step,
+                                  **(extra or {})}, path)
 
 
 def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
@@ -158,5 +165,6 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
     predictor = ActionConditionedPredictor(**ckpt["predictor_arch"])
     load_state_dict_strict(encoder, ckpt["target_encoder"], f"{path} [encoder]")
     load_state_dict_strict(predictor, ckpt["predictor"], f"{path} [predictor]")
-    model = WorldModel(encoder, predictor, ckpt["state_update"], int(ckpt["image_size"]))
+    model = WorldModel(encoder, predictor, ckpt["state_update"], int(ckpt["image_size"]),
+                       int(ckpt.get("frame_step", 1)))
     return model.to(device).eval()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -20,23 +21,29 @@ CostFn = Callable[[Tensor], Tensor]
 
 
 class PlanSpace:
-    """The box the solver searches: per-dimension bounds, a horizon and pinned dimensions.
+    """The box the solver searches, and how its actions become env actions.
 
     Args:
         low, high: ``[A]`` per-dimension bounds in planner units; ``low <= high`` everywhere.
-        horizon: number of actions ``H`` in a plan (>= 1).
-        pinned: ``{dim: value}`` dimensions that are not searched but held at ``value`` in every
-            candidate and in the returned plan (e.g. a gripper kept open, rotation deltas fixed to 0).
+        horizon: number of planned actions ``H`` in a plan (>= 1).
+        pinned: ``{dim: value}`` dimensions that are not searched but held at ``value`` (planner units)
+            in every candidate and in the returned plan (e.g. a gripper kept open).
+        scale: env units per planner unit, one value or ``[A]`` (> 0): the env receives
+            ``action * scale`` (1 = the planner works in env units, as the released V-JEPA 2 planner).
+        block: env steps per planned action (an *action block*, the peers' frameskip). A planned
+            action is the **sum** of its block's delta actions, so the env receives
+            ``action * scale / block`` at each of the ``block`` steps; the world model must have been
+            trained on windows at ``frame_step = block`` (whose actions are summed the same way).
     """
 
     def __init__(self, low: Sequence[float] | Tensor, high: Sequence[float] | Tensor, horizon: int,
-                 pinned: Mapping[int, float] | None = None) -> None:
+                 pinned: Mapping[int, float] | None = None, scale: Sequence[float] | float = 1.0,
+                 block: int = 1) -> None:
         low_t = torch.as_tensor(low, dtype=torch.float32).flatten()
         high_t = torch.as_tensor(high, dtype=torch.float32).flatten()
         if low_t.numel() == 0 or low_t.shape != high_t.shape:
             raise ValueError(f"action bounds: low {tuple(low_t.shape)} and high {tuple(high_t.shape)} "
-                             "must be "
-                             "non-empty vectors of the same length")
+                             "must be non-empty vectors of the same length")
         if not (torch.isfinite(low_t).all() and torch.isfinite(high_t).all()):
             raise ValueError(f"action bounds must be finite, got low={low_t.tolist()} high={high_t.tolist()}")
         inverted = (low_t > high_t).nonzero().flatten().tolist()
@@ -45,7 +52,10 @@ class PlanSpace:
                              f"low={low_t.tolist()} high={high_t.tolist()}")
         if int(horizon) < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
-        self.low, self.high, self.horizon = low_t, high_t, int(horizon)
+        if int(block) < 1:
+            raise ValueError(f"action block must be >= 1 env step, got {block}")
+        self.low, self.high, self.horizon, self.block = low_t, high_t, int(horizon), int(block)
+        self.scale = action_scale(scale, low_t.numel())
         self.pin_mask = torch.zeros_like(low_t, dtype=torch.bool)
         self.pin_values = torch.zeros_like(low_t)
         for dim, value in (pinned or {}).items():
@@ -64,6 +74,16 @@ class PlanSpace:
         m = torch.as_tensor(maxnorm, dtype=torch.float32).expand(action_dim)
         return cls(-m, m, horizon, pinned)
 
+    @classmethod
+    def for_action_space(cls, action_space, horizon: int, pinned: Mapping[int, float] | None = None,
+                         scale: Sequence[float] | float = 1.0, block: int = 1) -> PlanSpace:
+        """Bounds from a gymnasium ``Box``: env bounds x ``block`` / ``scale`` (``pinned`` in planner
+        units), so the planner's box and the env's cannot disagree silently."""
+        low = np.asarray(action_space.low, dtype=np.float64).ravel()
+        high = np.asarray(action_space.high, dtype=np.float64).ravel()
+        factor = int(block) / action_scale(scale, low.size)
+        return cls(low * factor, high * factor, horizon, pinned, scale, block)
+
     @property
     def action_dim(self) -> int:
         return self.low.numel()
@@ -78,10 +98,14 @@ class PlanSpace:
 
     def to(self, device: torch.device | str) -> PlanSpace:
         """A copy on ``device`` (where the solver will sample)."""
-        out = PlanSpace(self.low, self.high, self.horizon, self.pinned)
+        out = PlanSpace(self.low, self.high, self.horizon, self.pinned, self.scale, self.block)
         out.low, out.high = self.low.to(device), self.high.to(device)
         out.pin_mask, out.pin_values = self.pin_mask.to(device), self.pin_values.to(device)
         return out
+
+    def with_horizon(self, horizon: int) -> PlanSpace:
+        """The same box, scale and block with another horizon."""
+        return PlanSpace(self.low, self.high, horizon, self.pinned, self.scale, self.block).to(self.device)
 
     def project(self, actions: Tensor) -> Tensor:
         """Clip ``[..., A]`` actions to the box and overwrite pinned dims with their values."""
@@ -96,6 +120,14 @@ class PlanSpace:
         """``[A]`` half the width of the box (0 on pinned dims): the default initial std."""
         return torch.where(self.pin_mask, torch.zeros_like(self.low), (self.high - self.low) / 2)
 
+    def env_actions(self, action: Tensor, action_space) -> list[np.ndarray]:
+        """One planned action ``[A]`` (planner units) -> the ``block`` float32 env actions that execute
+        it, each ``action * scale / block``, clipped to ``action_space`` (float rounding)."""
+        a = action.detach().cpu().double().numpy() * self.scale / self.block
+        low, high = np.asarray(action_space.low).ravel(), np.asarray(action_space.high).ravel()
+        step = np.clip(a, low, high).astype(np.float32).reshape(action_space.shape)
+        return [step.copy() for _ in range(self.block)]
+
     def check_plan(self, plan: Tensor, what: str = "plan") -> Tensor:
         """Validate a ``[H, A]`` plan (shape, finite) and return it as float32 on this space's device."""
         plan = torch.as_tensor(plan)
@@ -105,6 +137,33 @@ class PlanSpace:
         if not torch.isfinite(plan).all():
             raise ValueError(f"{what} contains NaN or inf: {plan.tolist()}")
         return plan.to(self.device, torch.float32)
+
+
+def action_scale(scale: Sequence[float] | float, action_dim: int) -> np.ndarray:
+    """``[A]`` float64 env units per planner unit from one value or one per dim (positive, finite)."""
+    out = np.broadcast_to(np.asarray(scale, dtype=np.float64), (action_dim,)).copy()
+    if (out <= 0).any() or not np.isfinite(out).all():
+        raise ValueError(f"action_scale must be positive and finite, got {out.tolist()}")
+    return out
+
+
+@dataclass
+class PlanConfidence:
+    """How much to trust a plan (computed by the solver from its last iteration).
+
+    Attributes:
+        elite_spread: the final sampling std (elites for CEM/iCEM, the starts for the gradient
+            solver), averaged over searched dims and divided by the box's half width: 0 = the search
+            has converged to one plan, about 1 = it is as spread as at the start. Lower is surer.
+        energy_gap: mean energy of the last iteration's candidates minus the plan's energy (cost
+            units): how much better the plan is than a typical candidate. Higher is surer.
+        disagreement: for ensembles of world models, the spread of their energies for the plan
+            (``None`` when the cost has one model).
+    """
+
+    elite_spread: float
+    energy_gap: float
+    disagreement: float | None = None
 
 
 @dataclass
@@ -118,6 +177,7 @@ class PlanResult:
         stds: per iteration, the mean sampling std over searched dims after the update (sampling
             solvers only; empty otherwise).
         evaluations: number of candidate sequences the cost function scored.
+        confidence: :class:`PlanConfidence` of the plan (``None`` for solvers that cannot say).
     """
 
     plan: Tensor
@@ -125,6 +185,17 @@ class PlanResult:
     energies: list[float] = field(default_factory=list)
     stds: list[float] = field(default_factory=list)
     evaluations: int = 0
+    confidence: PlanConfidence | None = None
+
+
+def spread_of(std: Tensor, space: PlanSpace) -> float:
+    """Mean of ``std [H, A]`` over searched dims, relative to the box's half width (0 if all pinned)."""
+    searched = ~space.pin_mask
+    half = space.half_range()
+    if not bool(searched.any()):
+        return 0.0
+    rel = std[:, searched] / half[searched].clamp_min(1e-12)
+    return float(rel.mean())
 
 
 @runtime_checkable
@@ -133,6 +204,10 @@ class Solver(Protocol):
 
     ``init`` (``[H, A]``, optional) is a starting plan, e.g. :func:`shift_plan` of the previous one;
     ``generator`` seeds all randomness so a seeded call is bitwise repeatable.
+
+    Solvers that keep state between the solves of one episode (iCEM's elites) also define
+    ``reset()`` (called by :func:`planners.mpc.run_episode` when an episode starts) and
+    ``shift(steps)`` (called after ``steps`` planned actions were executed); both are optional.
     """
 
     def solve(self, cost_fn: CostFn, space: PlanSpace, init: Tensor | None = None,

@@ -24,7 +24,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from planners.base import CostFn, PlanResult, PlanSpace, evaluate, initial_plan, normal
+from planners.base import PlanSpace
+from planners.sampling import SamplingSolver, Search, initial_std
+
+__all__ = ["CEM", "CEMConfig", "elite_update", "initial_std", "momentum_update"]
 
 
 @dataclass
@@ -62,20 +65,6 @@ class CEMConfig:
             raise ValueError(f"CEM min_std must be >= 0, got {self.min_std}")
 
 
-def initial_std(space: PlanSpace, init_std: list[float] | None) -> Tensor:
-    """``[H, A]`` initial std: ``init_std`` (one value or one per dim) or half the box width; 0 where
-    pinned."""
-    if init_std:
-        std = torch.as_tensor(init_std, dtype=torch.float32, device=space.device)
-        if std.numel() not in (1, space.action_dim) or (std < 0).any():
-            raise ValueError(f"init_std must hold 1 or {space.action_dim} non-negative values, "
-                             f"got {init_std}")
-        std = std.expand(space.action_dim)
-    else:
-        std = space.half_range()
-    return torch.where(space.pin_mask, torch.zeros_like(std), std).expand(space.horizon, -1).clone()
-
-
 def momentum_update(mean: Tensor, std: Tensor, elites: Tensor, momentum_mean: float,
                     momentum_std: float) -> tuple[Tensor, Tensor]:
     """One CEM update from ``elites [K, H, A]``: returns the new ``(mean [H, A], std [H, A])``."""
@@ -84,31 +73,26 @@ def momentum_update(mean: Tensor, std: Tensor, elites: Tensor, momentum_mean: fl
     return new_mean, new_std
 
 
-class CEM:
+def elite_update(search: Search, elites: Tensor, space: PlanSpace, momentum_mean: float, momentum_std: float,
+                 min_std: float) -> Search:
+    """:func:`momentum_update` toward ``elites [K, H, A]``, std floored at ``min_std`` on searched dims
+    and 0 on pinned ones (the update CEM and iCEM share)."""
+    mean, std = momentum_update(search.mean, search.std, elites, momentum_mean, momentum_std)
+    std = torch.where(~space.pin_mask, std.clamp_min(min_std), torch.zeros_like(std))
+    return Search(mean, std)
+
+
+class CEM(SamplingSolver):
     """Batched CEM solver (see the module docstring); follows :class:`planners.base.Solver`."""
 
     def __init__(self, config: CEMConfig) -> None:
         self.config = config
+        self.iterations, self.init_std = config.iterations, config.init_std
 
-    @torch.no_grad()
-    def solve(self, cost_fn: CostFn, space: PlanSpace, init: Tensor | None = None,
-              generator: torch.Generator | None = None) -> PlanResult:
+    def samples_at(self, iteration: int) -> int:
+        return self.config.samples
+
+    def update(self, search: Search, candidates: Tensor, costs: Tensor, space: PlanSpace, iteration: int) -> Search:
         cfg = self.config
-        mean = initial_plan(space, init)
-        std = initial_std(space, cfg.init_std)
-        searched = ~space.pin_mask
-        energies, stds = [], []
-        for _ in range(cfg.iterations):
-            noise = normal((cfg.samples, space.horizon, space.action_dim), generator, space.device)
-            candidates = space.project(mean + std * noise)
-            costs = evaluate(cost_fn, candidates)
-            top = torch.topk(costs, cfg.topk, largest=False)
-            elites = candidates[top.indices]
-            mean, std = momentum_update(mean, std, elites, cfg.momentum_mean, cfg.momentum_std)
-            std = torch.where(searched, std.clamp_min(cfg.min_std), torch.zeros_like(std))
-            energies.append(float(top.values[0]))
-            stds.append(float(std[:, searched].mean()) if searched.any() else 0.0)
-        plan = space.project(mean)
-        energy = float(evaluate(cost_fn, plan[None])[0])
-        return PlanResult(plan=plan, energy=energy, energies=energies, stds=stds,
-                          evaluations=cfg.samples * cfg.iterations + 1)
+        top = torch.topk(costs, cfg.topk, largest=False)
+        return elite_update(search, candidates[top.indices], space, cfg.momentum_mean, cfg.momentum_std, cfg.min_std)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from planners.base import CostFn, PlanResult, PlanSpace, evaluate, initial_plan, normal
+from planners.base import CostFn, PlanConfidence, PlanResult, PlanSpace, evaluate, initial_plan, normal, spread_of
 
 
 @dataclass
@@ -74,5 +74,8 @@ class GradientSolver:
             opt.step()
             with torch.no_grad():
                 x.copy_(space.project(x))
+        final = costs.detach()
+        spread = spread_of(x.detach().std(0, unbiased=False), space) if cfg.starts > 1 else 0.0
+        confidence = PlanConfidence(elite_spread=spread, energy_gap=float(final.mean()) - best)
         return PlanResult(plan=best_plan, energy=best, energies=energies[1:],
-                          evaluations=cfg.starts * (cfg.iterations + 1))
+                          evaluations=cfg.starts * (cfg.iterations + 1), confidence=confidence)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from planners.base import CostFn, PlanResult, PlanSpace, evaluate, initial_plan, normal
-from planners.cem import initial_std
+from planners.base import PlanSpace
+from planners.sampling import SamplingSolver, Search
 
 
 @dataclass
@@ -58,30 +58,18 @@ def mppi_weights(costs: Tensor, temperature: float) -> Tensor:
     return torch.softmax(-(costs - costs.min()) / temperature, dim=0)
 
 
-class MPPI:
+class MPPI(SamplingSolver):
     """MPPI solver (see the module docstring); follows :class:`planners.base.Solver`."""
 
     def __init__(self, config: MPPIConfig) -> None:
         self.config = config
+        self.iterations, self.init_std = config.iterations, config.init_std
 
-    @torch.no_grad()
-    def solve(self, cost_fn: CostFn, space: PlanSpace, init: Tensor | None = None,
-              generator: torch.Generator | None = None) -> PlanResult:
+    def samples_at(self, iteration: int) -> int:
+        return self.config.samples
+
+    def update(self, search: Search, candidates: Tensor, costs: Tensor, space: PlanSpace, iteration: int) -> Search:
         cfg = self.config
-        mean = initial_plan(space, init)
-        std = initial_std(space, cfg.init_std)
-        searched = ~space.pin_mask
-        energies, stds = [], []
-        for _ in range(cfg.iterations):
-            noise = normal((cfg.samples, space.horizon, space.action_dim), generator, space.device)
-            candidates = space.project(mean + std * noise)
-            costs = evaluate(cost_fn, candidates)
-            w = mppi_weights(costs, cfg.temperature)
-            mean = (1 - cfg.momentum) * torch.einsum("s,sha->ha", w, candidates) + cfg.momentum * mean
-            std = std * cfg.std_decay
-            energies.append(float(costs.min()))
-            stds.append(float(std[:, searched].mean()) if searched.any() else 0.0)
-        plan = space.project(mean)
-        energy = float(evaluate(cost_fn, plan[None])[0])
-        return PlanResult(plan=plan, energy=energy, energies=energies, stds=stds,
-                          evaluations=cfg.samples * cfg.iterations + 1)
+        w = mppi_weights(costs, cfg.temperature)
+        mean = (1 - cfg.momentum) * torch.einsum("s,sha->ha", w, candidates) + cfg.momentum * search.mean
+        return Search(mean, search.std * cfg.std_decay)

@@ -106,21 +106,22 @@ class WorldModelCost:
 
     Call :meth:`set_goal` once per episode and :meth:`set_context` once per planning step; both
     encode a single image, never one per candidate. Candidates are rolled out in chunks of ``chunk``
-    sequences (``None`` = all at once) to bound memory. Gradients flow through the rollout unless the
-    caller disables them, so the gradient solver can use the same cost. ``precision="bf16"`` runs
-    the encoder and the rollout under bfloat16 autocast (the fast path on CUDA; energies stay fp32).
+    sequences (``None`` = all at once; ``0`` = :func:`auto_chunk` for this model and CPU). Gradients
+    flow through the rollout unless the caller disables them, so the gradient solver can use the same
+    cost. ``precision="bf16"`` runs the encoder and the rollout under bfloat16 autocast (energies stay
+    fp32).
     """
 
     def __init__(self, world_model: LatentWorldModel, objective: Objective, action_dim: int,
                  chunk: int | None = None, precision: str = "fp32") -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"WorldModelCost: precision must be one of {PRECISIONS}, got {precision!r}")
-        if chunk is not None and chunk < 1:
-            raise ValueError(f"WorldModelCost: chunk must be >= 1 or None, got {chunk}")
+        if chunk is not None and chunk < 0:
+            raise ValueError(f"WorldModelCost: chunk must be >= 0 or None, got {chunk}")
         self.world_model = world_model
         self.objective = objective
         self.action_dim = action_dim
-        self.chunk = chunk
+        self.chunk = auto_chunk_for(world_model) if chunk == 0 else chunk
         self.precision = precision
         self.goal_z: Tensor | None = None
         self.goal_state: Tensor | None = None
@@ -163,3 +164,39 @@ class WorldModelCost:
             return contextlib.nullcontext()
         device = torch.device(getattr(self.world_model, "device", "cpu"))
         return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def cache_bytes() -> int:
+    """Size of the CPU's largest cache [bytes] (Linux sysfs; 32 MiB when it cannot be read)."""
+    from pathlib import Path
+
+    sizes = []
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = f.read_text().strip().upper()
+        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        try:
+            sizes.append(int(text.rstrip("KMG")) * unit)
+        except ValueError:
+            continue
+    return max(sizes, default=32 << 20)
+
+
+def auto_chunk(tokens_per_sample: int, width: int, mlp_ratio: float = 4.0, cache: int | None = None) -> int:
+    """Candidates per rollout batch so that one transformer block's activations of a batch
+    (``tokens x width x (1 + 3 + mlp_ratio + 1)`` fp32 values per candidate: input, q/k/v, MLP
+    hidden, output) fill about half the largest CPU cache: larger batches spill to memory and
+    page-fault on fresh allocations, smaller ones waste per-call overhead (BENCHMARKS.md)."""
+    per_sample = tokens_per_sample * width * (5 + mlp_ratio) * 4
+    return max(1, int((cache or cache_bytes()) // 2 // max(per_sample, 1)))
+
+
+def auto_chunk_for(world_model: LatentWorldModel) -> int | None:
+    """:func:`auto_chunk` for a world model with a ``predictor`` that exposes ``tokens_per_step`` and
+    ``arch["predictor_embed_dim"]``; ``None`` (one batch) for other models or on a GPU."""
+    predictor = getattr(world_model, "predictor", None)
+    device = torch.device(getattr(world_model, "device", "cpu"))
+    if predictor is None or device.type != "cpu" or not hasattr(predictor, "tokens_per_step"):
+        return None
+    arch = getattr(predictor, "arch", {})
+    return auto_chunk(predictor.tokens_per_step, int(arch.get("predictor_embed_dim", 1024)),
+                      float(arch.get("mlp_ratio", 4.0)))

@@ -13,14 +13,19 @@ from typing import Any
 
 from jepa.config import load_config
 from planners.base import Solver
+from planners.baselines import DoNothing, DoNothingConfig, RandomActions, RandomActionsConfig
 from planners.cem import CEM, CEMConfig
 from planners.gradient import GradientConfig, GradientSolver
+from planners.icem import ICEM, ICEMConfig
 from planners.mppi import MPPI, MPPIConfig
 
 SOLVERS: dict[str, tuple[type, Callable[[Any], Solver]]] = {
     "cem": (CEMConfig, CEM),
+    "icem": (ICEMConfig, ICEM),
     "mppi": (MPPIConfig, MPPI),
     "gradient": (GradientConfig, GradientSolver),
+    "do-nothing": (DoNothingConfig, DoNothing),
+    "random": (RandomActionsConfig, RandomActions),
 }
 
 
@@ -41,15 +46,20 @@ class SolverConfig:
 
     name: str = "cem"
     cem: CEMConfig = field(default_factory=CEMConfig)
+    icem: ICEMConfig = field(default_factory=ICEMConfig)
     mppi: MPPIConfig = field(default_factory=MPPIConfig)
     gradient: GradientConfig = field(default_factory=GradientConfig)
 
+    def __post_init__(self) -> None:
+        if self.name not in SOLVERS:
+            raise ValueError(f"unknown solver {self.name!r}; known: {sorted(SOLVERS)}")
+
 
 def solver_from_config(cfg: SolverConfig) -> Solver:
-    """Build the solver ``cfg.name`` from its section of ``cfg``."""
+    """Build the solver ``cfg.name`` from its section of ``cfg`` (the baselines have none)."""
     if cfg.name not in SOLVERS:
         raise ValueError(f"unknown solver {cfg.name!r}; known: {sorted(SOLVERS)}")
-    return build_solver(cfg.name, getattr(cfg, cfg.name))
+    return build_solver(cfg.name, getattr(cfg, cfg.name, None))
 
 
 def load_solver(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Solver:

@@ -1,126 +1,54 @@
-"""The main job: ``jepa demo [CONFIG.yaml] [key=value ...] [--fresh]``.
+"""The main job: ``jepa demo [reach|push|CONFIG.yaml] [key=value ...] [--fresh]``.
 
-From nothing to goal-image MPC on the simulated Fetch arm, in four cached stages inside one run
-folder (default ``runs/demo``):
+From nothing to goal-image MPC on the simulated Fetch arm, as the cached stages of
+:mod:`eval.planning.pipeline` inside one run folder: collect clips, pretrain a small encoder,
+train the action-conditioned predictor on it, plan toward held-out goal images.
 
-1. ``clips/``     — ``jepa collect``: scripted exploration clips (extended up to ``collect.episodes``);
-2. ``pretrain/``  — ``jepa pretrain``: a small ViT by masked latent prediction (resumes from its checkpoint);
-3. ``ac/``        — ``jepa train-ac``: the action-conditioned predictor on the frozen encoder;
-4. ``plan/``      — ``jepa plan``: MPC episodes toward held-out goal images.
+- ``jepa demo`` (or ``jepa demo reach``): ``configs/demo.yaml``, FetchReach, into ``runs/demo``;
+- ``jepa demo push``: ``configs/demo_push.yaml``, FetchPush (the object must move), into
+  ``runs/demo-push``;
+- ``jepa demo pusht``: ``configs/demo_pusht.yaml``, PushT with dataset-offset goals, into
+  ``runs/demo-pusht``.
 
 A re-run resumes where the last one stopped (finished stages are skipped, training resumes from
 its checkpoint); ``--fresh`` deletes the run folder first. The report (``report.md``) holds the
-success rate, time per action, per-stage wall times, loss curves, rollout errors against the
-copy-last-frame baseline, the energy landscape and episode GIFs.
+success rates, time per planning step, per-stage wall times, loss curves, rollout errors against
+the copy-last-frame baseline, the energy landscape and episode GIFs.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from eval.planning.pipeline import TASKS, Pipeline, PipelineConfig, StageTimer, bundled_config
 from jepa.config import config_parser, load_config, parse_config, save_config
 
+DemoConfig = PipelineConfig
 
-@dataclass
-class CollectStage:
-    env: str = "fetch-reach"
-    episodes: int = 400
-    steps: int = 25
-    image_size: int = 64
-    workers: int = 2
-
-
-@dataclass
-class TrainStage:
-    """A stage driven by another command's config file plus ``key=value`` overrides."""
-
-    config: str = ""
-    overrides: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DemoConfig:
-    """Defaults equal ``configs/demo.yaml`` (a test keeps them in step), so a bare ``jepa demo`` runs the
-    measured embedded default."""
-
-    run_dir: str = "runs/demo"
-    collect: CollectStage = field(default_factory=CollectStage)
-    pretrain: TrainStage = field(default_factory=lambda: TrainStage(
-        "configs/pretrain/tiny_cpu.yaml", ["optimization.max_steps=900"]))
-    ac: TrainStage = field(default_factory=lambda: TrainStage(
-        "configs/ac/tiny_cpu.yaml", ["optimization.max_steps=600"]))
-    plan: TrainStage = field(default_factory=lambda: TrainStage("configs/plan/fetch_reach.yaml"))
-    progress: bool = True
-
-
-# ----------------------------------------------------------------------------------- stages
-
-def stage_collect(cfg: DemoConfig, root: Path) -> Path:
-    from eval.envs.collect import collect
-    from jepa.data.trajectories import TrajectoryWriter
-
-    out = root / "clips"
-    c = cfg.collect
-    have = len(TrajectoryWriter(out, {}).index["episodes"]) if (out / "index.json").exists() else 0
-    if have < c.episodes:
-        collect(c.env, out, c.episodes - have, c.steps, workers=c.workers, image_size=c.image_size,
-                progress=cfg.progress)
-    return out
-
-
-def stage_pretrain(cfg: DemoConfig, root: Path, clips: Path) -> Path:
-    from jepa.train.pretrain import PretrainConfig, run_pretraining
-
-    run_dir = root / "pretrain"
-    pc = load_config(PretrainConfig, cfg.pretrain.config or None,
-                     [f"data.paths=[{clips}]", f"meta.run_dir={run_dir}", f"meta.progress={cfg.progress}",
-                      f"data.crop_size={cfg.collect.image_size}", *cfg.pretrain.overrides])
-    run_pretraining(pc)
-    return run_dir / "latest.pt"
-
-
-def stage_ac(cfg: DemoConfig, root: Path, clips: Path, encoder: Path) -> Path:
-    from jepa.train.ac import ACConfig, train_ac
-
-    run_dir = root / "ac"
-    if (run_dir / "world_model.pt").exists() and (run_dir / "validation.json").exists():
-        return run_dir / "world_model.pt"
-    ac = load_config(ACConfig, cfg.ac.config or None,
-                     [f"data.path={clips}", f"model.encoder={encoder}", f"meta.run_dir={run_dir}",
-                      f"meta.progress={cfg.progress}", *cfg.ac.overrides])
-    train_ac(ac)
-    return run_dir / "world_model.pt"
-
-
-def stage_plan(cfg: DemoConfig, root: Path, world_model: Path) -> dict:
-    from eval.planning.benchmark import PlanConfig, run_benchmark
-
-    out = root / "plan"
-    if (out / "summary.json").exists():
-        return json.loads((out / "summary.json").read_text())
-    pc = load_config(PlanConfig, cfg.plan.config or None,
-                     [f"world_model={world_model}", f"out_dir={out}", f"env={cfg.collect.env}",
-                      f"image_size={cfg.collect.image_size}", f"progress={cfg.progress}", *cfg.plan.overrides])
-    summary, _ = run_benchmark(pc)
-    return asdict(summary)
-
-
-# ----------------------------------------------------------------------------------- report
 
 def _curve(path: Path, keys: Sequence[str]) -> dict[str, tuple[list, list]]:
-    from eval.planning.artifacts import read_jsonl
+    from eval.planning.artifacts import read_metrics
 
-    rows = read_jsonl(path) if path.exists() else []
+    rows = read_metrics(path) if path.exists() else []
     return {k: ([r["step"] for r in rows if k in r], [r[k] for r in rows if k in r]) for k in keys
             if any(k in r for r in rows)}
 
 
-def write_report(root: Path, summary: dict, times: dict[str, float]) -> Path:
+def summary_lines(summary: dict) -> list[str]:
+    """The headline numbers of a planning summary, as markdown list items."""
+    return [f"- success rate (reached): **{summary['success_rate']:.0%}** ({summary['successes']}/"
+            f"{summary['episodes']} held-out goals); held at the end: {summary['held_rate']:.0%}; goals "
+            f"excluded as already solved at the start: {summary['excluded_at_start']}",
+            f"- time per planning step: mean {summary['mean_time_per_action_s']:.3f} s, "
+            f"median {summary['median_time_per_action_s']:.3f} s",
+            f"- final distance to goal: median {summary['median_final_distance']:.4f} (initial mean "
+            f"{summary['mean_initial_distance']:.4f}; env units)"]
+
+
+def write_report(root: Path, summary: dict, times: dict[str, float], env: str) -> Path:
     """``report.md`` with the figures and links to the artefacts (paths relative to ``root``)."""
     from eval.planning.artifacts import plot_curves
 
@@ -132,11 +60,7 @@ def write_report(root: Path, summary: dict, times: dict[str, float]) -> Path:
         plot_curves(ac, root / "ac_loss.png", "L1 loss", "action-conditioned predictor")
     val_path = root / "ac" / "validation.json"
     val = json.loads(val_path.read_text()) if val_path.exists() else {}
-    lines = ["# JEPA world model demo: goal-image MPC on the simulated Fetch arm", "",
-             f"- success rate: **{summary['success_rate']:.0%}** ({summary['successes']}/{summary['episodes']})",
-             f"- time per action: mean {summary['mean_time_per_action_s']:.3f} s, "
-             f"median {summary['median_time_per_action_s']:.3f} s",
-             f"- final distance to goal: median {summary['median_final_distance'] * 100:.1f} cm", "",
+    lines = [f"# JEPA world model demo: goal-image MPC on {env}", "", *summary_lines(summary), "",
              "| stage | wall time [s] |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in times.items()]
     lines += ["", "## Rollout error on held-out clips (L1, lower is better)", "",
@@ -157,43 +81,47 @@ def write_report(root: Path, summary: dict, times: dict[str, float]) -> Path:
     return path
 
 
-def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
-    """All four stages (cached) and the report; returns the planning summary plus stage times [s]."""
+def run_demo(cfg: PipelineConfig, fresh: bool = False) -> dict:
+    """All stages (cached) and the report; returns the planning summary plus stage times [s]."""
     root = Path(cfg.run_dir)
     if fresh and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, root / "demo.yaml")
-    times_path = root / "stage_times.json"
-    times: dict[str, float] = json.loads(times_path.read_text()) if times_path.exists() else {}
-
-    def timed(name: str, fn, *args):
-        t0 = time.perf_counter()
-        out = fn(*args)
-        times[name] = times.get(name, 0.0) + time.perf_counter() - t0
-        times_path.write_text(json.dumps(times, indent=1))
-        return out
-
-    clips = timed("collect", stage_collect, cfg, root)
-    encoder = timed("pretrain", stage_pretrain, cfg, root, clips)
-    world_model = timed("train-ac", stage_ac, cfg, root, clips, encoder)
-    summary = timed("plan", stage_plan, cfg, root, world_model)
-    times["total"] = sum(v for k, v in times.items() if k != "total")
-    times_path.write_text(json.dumps(times, indent=1))
-    report = write_report(root, summary, times)
+    chain, timed = Pipeline(cfg, root), StageTimer(root / "stage_times.json")
+    clips = timed("collect", chain.clips)
+    encoder = timed("pretrain", chain.pretrain, clips)
+    world_model = timed("train-ac", chain.train_ac, clips, encoder)
+    summary = timed("plan", chain.plan, world_model)
+    times = timed.total()
+    report = write_report(root, summary, times, cfg.collect.env)
     return {**summary, "stage_times_s": times, "report": str(report)}
 
 
-def main(argv: Sequence[str]) -> int:
+def load_demo_config(argv: Sequence[str]) -> tuple[PipelineConfig, bool]:
+    """``jepa demo`` arguments -> the config and ``--fresh``; a first argument ``reach``, ``push`` or
+    ``pusht`` names a shipped demo."""
+    argv = list(argv)
+    named = argv[0] if argv and argv[0] in TASKS else None
     p = config_parser("jepa demo", __doc__.splitlines()[0],
-                      "YAML config (default: configs/demo.yaml settings)", "collect.episodes=100")
+                      "reach (default), push, pusht, or a YAML config", "collect.episodes=100")
     p.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
-    cfg, args = parse_config(p, DemoConfig, argv)
-    result = run_demo(cfg, fresh=args.fresh)
+    if named is None:
+        cfg, args = parse_config(p, PipelineConfig, argv)
+        return cfg, args.fresh
+    args = p.parse_args(argv[1:])
+    overrides = ([args.config] if args.config else []) + list(args.overrides)
+    return load_config(PipelineConfig, bundled_config(TASKS[named]), overrides), args.fresh
+
+
+def main(argv: Sequence[str]) -> int:
+    cfg, fresh = load_demo_config(argv)
+    result = run_demo(cfg, fresh=fresh)
     t = result["stage_times_s"]
-    print(f"reach success rate: {result['success_rate']:.0%} ({result['successes']}/{result['episodes']} "
-          f"held-out goals)")
-    print(f"time per action: mean {result['mean_time_per_action_s']:.3f} s, "
+    print(f"{cfg.collect.env} success rate: {result['success_rate']:.0%} ({result['successes']}/{result['episodes']} "
+          f"held-out goals; held at the end {result['held_rate']:.0%}; {result['excluded_at_start']} goals excluded "
+          "as already solved)")
+    print(f"time per planning step: mean {result['mean_time_per_action_s']:.3f} s, "
           f"median {result['median_time_per_action_s']:.3f} s")
     print("stage wall times [s]: " + ", ".join(f"{k} {v:.0f}" for k, v in t.items()))
     print(f"report: {result['report']}  (artefacts in {cfg.run_dir})")

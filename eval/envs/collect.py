@@ -1,8 +1,14 @@
-"""Clip collection: ``jepa collect --env fetch-reach --episodes N --steps T --out DIR``.
+"""Clip collection: ``jepa collect --env NAME_OR_PATH --episodes N --steps T --out DIR [--policy P]``.
 
-Episodes are collected by worker processes with scripted exploration policies and written in the
-trajectory format (:mod:`jepa.data.trajectories`). Re-running on an existing folder extends it: new
-episodes continue the ids (and so the seeds, ``seed + id``) instead of overwriting anything.
+Episodes are collected by worker processes with scripted exploration policies
+(:mod:`eval.envs.policies`) and written in the trajectory format (:mod:`jepa.data.trajectories`),
+with the simulator state of every frame when the env can save it (``get_sim_state``), so any
+moment of an episode can be restored exactly later. Re-running on an existing folder extends it:
+new episodes continue the ids (and so the seeds, ``seed + id``) instead of overwriting anything.
+
+``--env`` is a built-in name or an import path ``package.module:Class`` of any class that follows
+:class:`planners.protocol.GoalEnv`; ``--policy`` is ``auto`` (the built-in env's own mix, or
+``smooth-random`` for other envs), a policy name or an import path.
 """
 
 from __future__ import annotations
@@ -12,11 +18,26 @@ import multiprocessing as mp
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from jepa.data.trajectories import TrajectoryWriter, write_episode_file
+
+ENV_META = {
+    "fetch-reach": dict(
+        fps=25.0, action_kind="delta",
+        state_semantics="end-effector x, y, z [m] (world frame), gripper opening [m]",
+        action_semantics="end-effector delta x, y, z [units of 0.05 m per step, in -1..1], gripper command",
+    ),
+    "pusht": dict(
+        fps=10.0, action_kind="delta",
+        state_semantics="pusher x, y [workspace widths: pixels / 512, 0..1]",
+        action_semantics="pusher target relative to the pusher [units of 64 workspace px, in -1..1]",
+    ),
+}
+ENV_META["fetch-push"] = ENV_META["fetch-reach"]
 
 
 @dataclass(frozen=True)
@@ -26,97 +47,103 @@ class CollectJob:
     steps: int
     image_size: int
     seed: int
+    policy: str = "auto"
 
 
-ENV_META = {
-    "fetch-reach": dict(
-        fps=25.0, state_dim=4, action_dim=4,
-        state_semantics="end-effector x, y, z [m] (world frame), gripper opening [m]",
-        action_semantics="end-effector delta x, y, z [units of 0.05 m per step, in -1..1], gripper command",
-    ),
-    "pusht": dict(
-        fps=10.0, state_dim=2, action_dim=2,
-        state_semantics="pusher x, y [workspace px, 0..512]",
-        action_semantics="absolute pusher target x, y [workspace px, 0..512]",
-    ),
-}
-ENV_META["fetch-push"] = ENV_META["fetch-reach"]
+def env_metadata(name: str, env: Any, image_size: int) -> dict:
+    """The dataset metadata of ``env``: dims from the env itself, semantics from the built-in table or
+    the env's own ``fps`` / ``state_semantics`` / ``action_semantics`` / ``action_kind`` attributes."""
+    known = ENV_META.get(name, {})
+    meta = {"env": name, "image_size": image_size, "camera": "fixed workspace camera",
+            "action_dim": int(np.prod(env.action_space.shape)), "state_dim": int(np.asarray(env.state()).size)}
+    for key, default in (("fps", 10.0), ("action_kind", "delta"), ("state_semantics", "unspecified"),
+                         ("action_semantics", "unspecified")):
+        meta[key] = known.get(key, getattr(env, key, default))
+    return meta
 
 
-def _policy_for(name: str, env, episode_id: int):
-    from eval.envs import policies
+def _policy(job: CollectJob, env, episode_id: int):
+    from eval.envs.policies import default_policy, make_policy
 
-    if name == "pusht":
-        return _PushTRandomPolicy()
-    if name == "fetch-push" and episode_id % 3 != 2:
-        return policies.PushThroughPolicy(env.achieved_position)
-    if episode_id % 2 == 0:
-        return policies.SmoothRandomPolicy()
-    return policies.WaypointPolicy()
+    if job.policy != "auto":
+        return make_policy(job.policy, env)
+    if job.env in ENV_META:
+        return default_policy(job.env, env, episode_id)
+    return make_policy("smooth-random", env)
 
 
-class _PushTRandomPolicy:
-    """Smooth random pusher targets that drift around the block so it gets touched and moved."""
-
-    def reset(self, start: np.ndarray, rng: np.random.Generator) -> None:
-        self.target = start.astype(np.float64).copy()
-
-    def __call__(self, state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        self.target = np.clip(self.target + rng.normal(0, 25, 2), 40, 472)
-        return self.target.astype(np.float32)
-
-
-_WORKER_ENV = None
+_WORKER_ENVS: dict[tuple[str, int], Any] = {}
 
 
 def _worker_env(name: str, image_size: int):
-    global _WORKER_ENV
-    if _WORKER_ENV is None:
+    """One env per process and (name, size): creating a MuJoCo env and its renderer is slow."""
+    key = (name, image_size)
+    if key not in _WORKER_ENVS:
         from eval.envs.registry import make_env
 
-        _WORKER_ENV = make_env(name, image_size=image_size)
-    return _WORKER_ENV
+        _WORKER_ENVS[key] = make_env(name, image_size=image_size)
+    return _WORKER_ENVS[key]
 
 
-def collect_episode(env, name: str, episode_id: int, steps: int, seed: int):
-    """Run one scripted episode; returns ``frames [T+1,H,W,3], states [T+1,S], actions [T,A]``."""
+def collect_episode(env, policy, steps: int, seed: int) -> dict[str, np.ndarray]:
+    """Run one scripted episode: ``frames [T+1,H,W,3]``, ``states [T+1,S]``, ``actions [T,A]`` and, when
+    the env can save it, ``sim_states [T+1,K]``."""
     rng = np.random.default_rng(seed)
     image, _ = env.reset(seed=seed)
-    policy = _policy_for(name, env, episode_id)
     policy.reset(env.state(), rng)
+    sim = hasattr(env, "get_sim_state")
     frames, states, actions = [image], [env.state()], []
+    sims = [env.get_sim_state()] if sim else []
     for _ in range(steps):
         action = policy(env.state(), rng)
         image, *_ = env.step(action)
         frames.append(image)
         states.append(env.state())
         actions.append(action)
-    return np.stack(frames), np.stack(states).astype(np.float32), np.stack(actions).astype(np.float32)
+        if sim:
+            sims.append(env.get_sim_state())
+    out = {"frames": np.stack(frames), "states": np.stack(states).astype(np.float32),
+           "actions": np.stack(actions).astype(np.float32)}
+    if sim:
+        out["sim_states"] = np.stack(sims).astype(np.float64)
+    return out
 
 
 def _run_job(args: tuple[CollectJob, int]) -> dict:
     job, episode_id = args
     env = _worker_env(job.env, job.image_size)
     seed = job.seed + episode_id
-    frames, states, actions = collect_episode(env, job.env, episode_id, job.steps, seed)
-    return write_episode_file(job.out, episode_id, frames, states, actions, {"seed": seed})
+    ep = collect_episode(env, _policy(job, env, episode_id), job.steps, seed)
+    return write_episode_file(job.out, episode_id, ep["frames"], ep["states"], ep["actions"], {"seed": seed},
+                              sim_states=ep.get("sim_states"))
 
 
 def collect(env: str, out: str | Path, episodes: int, steps: int, workers: int = 2, image_size: int = 64,
-            seed: int = 0, progress: bool = True) -> TrajectoryWriter:
+            seed: int = 0, progress: bool = True, policy: str = "auto") -> TrajectoryWriter:
     """Add ``episodes`` episodes of ``steps`` actions to the dataset at ``out`` (created if needed)."""
-    if env not in ENV_META:
-        raise ValueError(f"unknown env {env!r}; choose from {sorted(ENV_META)}")
-    meta = {"env": env, "image_size": image_size, "camera": "fixed workspace camera", **ENV_META[env]}
+    from eval.envs.registry import make_env
+
+    if episodes < 1 or steps < 1:
+        raise ValueError(f"collect needs episodes >= 1 and steps >= 1, got {episodes}, {steps}")
+    probe = make_env(env, image_size=image_size)
+    try:
+        probe.reset(seed=seed)
+        meta = env_metadata(env, probe, image_size)
+    finally:
+        probe.close()
     writer = TrajectoryWriter(out, meta)
-    job = CollectJob(env=env, out=str(out), steps=steps, image_size=image_size, seed=seed)
+    job = CollectJob(env=env, out=str(out), steps=steps, image_size=image_size, seed=seed, policy=policy)
     ids = [writer.next_id + i for i in range(episodes)]
     bar = tqdm(total=episodes, desc=f"collect {env}", unit="episode", disable=not progress)
     if workers <= 1:
-        results = map(_run_job, [(job, i) for i in ids])
-        for entry in results:
-            writer.add([entry])
-            bar.update(1)
+        try:
+            for entry in map(_run_job, [(job, i) for i in ids]):
+                writer.add([entry])
+                bar.update(1)
+        finally:  # in this process the env is not a worker's: close it now, not at interpreter exit
+            cached = _WORKER_ENVS.pop((env, image_size), None)
+            if cached is not None:
+                cached.close()
     else:
         with mp.get_context("spawn").Pool(workers) as pool:
             for entry in pool.imap_unordered(_run_job, [(job, i) for i in ids]):
@@ -128,19 +155,21 @@ def collect(env: str, out: str | Path, episodes: int, steps: int, workers: int =
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jepa collect", description="collect robot clips in a simulated env")
-    p.add_argument("--env", required=True, choices=sorted(ENV_META))
+    p.add_argument("--env", required=True, help="built-in env (fetch-reach, fetch-push, pusht) or package.module:Class")
     p.add_argument("--episodes", type=int, required=True)
     p.add_argument("--steps", type=int, required=True, help="actions per episode (frames = steps + 1)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
+    p.add_argument("--policy", default="auto", help="auto, a policy name or package.module:Class")
     return p
 
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
-    writer = collect(args.env, args.out, args.episodes, args.steps, args.workers, args.image_size, args.seed)
+    writer = collect(args.env, args.out, args.episodes, args.steps, args.workers, args.image_size, args.seed,
+                     policy=args.policy)
     total = len(writer.index["episodes"])
     frames = sum(e["length"] for e in writer.index["episodes"])
     print(f"{args.out}: {total} episodes, {frames} frames ({args.episodes} added)")

@@ -8,9 +8,18 @@
 - **Images** ``[S, S, 3]`` uint8 from a fixed camera framing the workspace, rendered offscreen with
   shadows and multisampling off; the red goal marker is hidden from every image.
 - **Goal images**: for ``reach`` the gripper is driven to the goal by a P-controller acting on the true
-  state, for ``push`` the object is placed on the goal; the frame is rendered and the simulator
+  state; for ``push`` the object is placed on the goal and, with ``goal_style="pushed"`` (the
+  registry's ``fetch-push``), the gripper rests just behind it as at the end of a push toward the
+  goal (``"object"``: the arm stays at its start pose). The frame is rendered and the simulator
   state restored exactly, so the episode starts as if nothing happened.
+- **Goals from a simulator state** (:meth:`FetchEnv.set_goal_from_sim_state`): the gripper (reach)
+  or object (push) position of a saved state becomes the goal, and that state's rendering the goal
+  image — the dataset-offset protocol of the planning benchmark.
 - **Success**: the env's own criterion, goal distance < 5 cm (gripper for reach, object for push).
+
+The registry's ``fetch-push`` renders the block red and uses :data:`PUSH_CAMERA`, a higher camera
+that frames the whole table, so the 5 cm block covers about 4 x 4 pixels at 64 px and is rarely
+hidden under the gripper. ``fetch-reach`` keeps the default camera.
 
 Rendering needs a headless GL backend: ``MUJOCO_GL=egl`` (set here if unset) or ``osmesa``.
 """
@@ -28,6 +37,8 @@ import numpy as np  # noqa: E402
 
 TASKS = {"reach": "FetchReach-v4", "push": "FetchPush-v4"}
 STEP_METERS = 0.05  # mocap displacement per unit action per step
+GOAL_STYLES = ("object", "pushed")
+PUSH_BEHIND = 0.055  # [m] gripper centre behind the object centre in a "pushed" goal image
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,10 @@ class CameraConfig:
     distance: float = 1.25
     azimuth: float = 150.0
     elevation: float = -30.0
+
+
+PUSH_CAMERA = CameraConfig(lookat=(1.27, 0.75, 0.42), distance=0.9, azimuth=180.0, elevation=-65.0)
+OBJECT_RED = (0.9, 0.1, 0.1, 1.0)
 
 
 def _import_triton_before_gl() -> None:
@@ -67,12 +82,17 @@ class FetchEnv:
     """Fetch ``reach``/``push`` with image observations; follows :class:`planners.protocol.GoalEnv`.
 
     ``reset(seed)`` is deterministic per seed; ``step(action)`` returns the image as observation.
+    ``object_rgba`` recolours the block (push); ``goal_style`` chooses the push goal image (module
+    docstring).
     """
 
     def __init__(self, task: str = "reach", image_size: int = 64, camera: CameraConfig | None = None,
-                 max_episode_steps: int | None = None) -> None:
+                 max_episode_steps: int | None = None, object_rgba: tuple[float, ...] | None = None,
+                 goal_style: str = "object") -> None:
         if task not in TASKS:
             raise ValueError(f"unknown Fetch task {task!r}; choose from {sorted(TASKS)}")
+        if goal_style not in GOAL_STYLES:
+            raise ValueError(f"unknown goal_style {goal_style!r}; choose from {GOAL_STYLES}")
         _silence_adroit_notice()
         import gymnasium_robotics
 
@@ -84,13 +104,17 @@ class FetchEnv:
         self._u = self._env.unwrapped
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
         self.state_dim = 4
+        self.position_dims, self.position_step = 3, STEP_METERS  # for exploration policies
+        self.goal_style = goal_style
         _import_triton_before_gl()
-        self._setup_rendering()
+        self._setup_rendering(object_rgba)
         self._goal_image: np.ndarray | None = None
 
     # ------------------------------------------------------------------ rendering
-    def _setup_rendering(self) -> None:
+    def _setup_rendering(self, object_rgba: tuple[float, ...] | None) -> None:
         model = self._u.model
+        if object_rgba is not None and self._u.has_object:
+            model.geom_rgba[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "object0")] = object_rgba
         model.vis.quality.shadowsize = 0
         model.vis.quality.offsamples = 0
         model.vis.global_.offwidth = max(self.image_size, 1)
@@ -173,22 +197,49 @@ class FetchEnv:
         mujoco.mj_setState(m, d, state, mujoco.mjtState.mjSTATE_INTEGRATION)
         mujoco.mj_forward(m, d)
 
+    def set_goal_from_sim_state(self, state: np.ndarray) -> None:
+        """Make the configuration saved in ``state`` (:meth:`get_sim_state`) the goal: its gripper
+        (reach) or object (push) position is what success and distance are judged against, and its
+        rendering is the goal image. The current simulator state is left unchanged."""
+        saved = self.get_sim_state()
+        try:
+            self.set_sim_state(state)
+            self._u.goal = self.achieved_position().copy()
+            self._goal_image = self.image()
+        finally:
+            self.set_sim_state(saved)
+
     def _render_goal(self) -> np.ndarray:
         saved = self.get_sim_state()
         try:
-            if self._u.has_object:
-                self._place_object(self.goal_position())
-            else:
+            if not self._u.has_object:
                 drive_gripper_to(self, self.goal_position(), max_steps=40)
+            elif self.goal_style == "pushed":
+                self._pose_after_push(self.achieved_position(), self.goal_position())
+            else:
+                self._place_object(self.goal_position())
             return self.image()
         finally:
             self.set_sim_state(saved)
 
+    def _pose_after_push(self, start: np.ndarray, goal: np.ndarray) -> None:
+        """The object on ``goal`` and the gripper resting just behind it, on the side it was pushed
+        from (coming from ``start``), at the object's height."""
+        direction = goal[:2] - start[:2]
+        norm = np.linalg.norm(direction)
+        direction = direction / norm if norm > 1e-6 else np.array([1.0, 0.0])
+        self._place_object(np.array([goal[0] + 1.0, goal[1], goal[2]]))  # out of the gripper's way
+        behind = np.array([*(goal[:2] - PUSH_BEHIND * direction), goal[2] + 0.01])
+        drive_gripper_to(self, behind, max_steps=60)
+        self._place_object(goal)
+
     def _place_object(self, xyz: np.ndarray) -> None:
+        """Put the object at rest at ``xyz`` [m] (orientation kept)."""
         m, d = self._u.model, self._u.data
         qpos = self._u._utils.get_joint_qpos(m, d, "object0:joint").copy()
-        qpos[:2] = xyz[:2]
+        qpos[:3] = xyz[:3]
         self._u._utils.set_joint_qpos(m, d, "object0:joint", qpos)
+        self._u._utils.set_joint_qvel(m, d, "object0:joint", np.zeros(6))
         mujoco.mj_forward(m, d)
 
     def step_sim_only(self, action: np.ndarray) -> None:

@@ -92,8 +92,8 @@ def plot_energy_landscape(
     return path
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """All records of a JSONL file (blank lines ignored)."""
+def read_metrics(path: str | Path) -> list[dict]:
+    """All records of a JSONL metrics log such as a training run's ``metrics.jsonl`` (blank lines ignored)."""
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 

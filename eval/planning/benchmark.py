@@ -1,17 +1,22 @@
 """The planning benchmark: ``jepa plan CONFIG.yaml [key=value ...]``.
 
-Runs goal-image MPC (:func:`planners.mpc.run_episode`) with a trained world model for ``episodes``
-held-out goals (env seeds ``seed, seed+1, ...``; collection uses seeds from 0, so keep ``seed`` far
-above the number of collected episodes) and writes to ``out_dir``:
+Runs goal-image MPC (:func:`planners.mpc.run_episode`) with a trained world model on ``episodes``
+held-out goals (:mod:`eval.planning.goals`: the env's own goals from env seeds ``seed, seed+1, ...``
+— collection uses seeds from 0, so keep ``seed`` far above the number of collected episodes — or
+dataset-offset goals from a held-out dataset) and writes to ``out_dir``:
 
 - ``episodes.jsonl``: one :class:`planners.mpc.EpisodeRecord` per episode (time to plan, energy,
-  true distance and success of every step);
-- ``summary.json``: success rate, mean and median time per action [s], final distances [env units];
+  confidence, true distance and success of every env step) plus where its start and goal came from;
+- ``summary.json``: success rates (reached, held), goals excluded as already satisfied, mean and
+  median time per planning step [s], final distances [env units];
 - ``episode_XXX.gif``: observation beside goal for the first ``gifs`` episodes;
 - ``energy_landscape.png``: the energy over a 2-D grid of first actions (dims ``landscape_dims``) at
-  the first step of episode 0, with the action that truly brings the arm closest marked (found by
-  simulating every grid action from the saved simulator state; envs without ``get_sim_state`` get
-  no marker).
+  the first step of the first episode, with the action that truly brings the env closest to its
+  goal marked (found by simulating every grid action from the saved simulator state; envs without
+  ``get_sim_state`` get no marker).
+
+The solver can be a baseline (``solver.name=do-nothing`` or ``random``): the same episodes, no world
+model consulted. Envs are built-in names or import paths (:func:`eval.envs.registry.make_env`).
 """
 
 from __future__ import annotations
@@ -25,21 +30,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eval.planning.goals import GoalConfig, Goals
 from jepa.config import config_parser, parse_config, save_config
 from planners.base import PlanSpace
-from planners.mpc import EpisodeRecord, MPCConfig, plan_space_for_env, run_episode, write_jsonl
+from planners.mpc import (
+    EpisodeRecord,
+    MPCConfig,
+    check_model_fits_env,
+    plan_space_for_env,
+    run_episode,
+    write_episodes,
+)
 from planners.objectives import Objective, ObjectiveConfig, WorldModelCost
 from planners.registry import SolverConfig, solver_from_config
+
+BASELINES = ("do-nothing", "random")
 
 
 @dataclass
 class PlanConfig:
     """Attributes:
-    world_model: a ``world_model.pt`` written by ``jepa train-ac``.
-    env: built-in env name (``fetch-reach``, ``fetch-push``, ``pusht``); image_size in pixels.
-    episodes, seed: number of goals and the first env seed.
-    horizon: actions per plan; action_scale: env units per planner unit (one value or one per dim);
-        pinned: ``{dim: value}`` action dims held fixed (planner units), e.g. the Fetch gripper.
+    world_model: a ``world_model.pt`` written by ``jepa train-ac`` (or a released model name).
+    env: built-in env name (``fetch-reach``, ``fetch-push``, ``pusht``) or ``package.module:Class``;
+        image_size in pixels.
+    episodes, seed: number of goals and the first seed (env seeds for env goals; the draw of start
+        frames for dataset goals; the solver's seeds).
+    goals: where starts and goals come from (:class:`eval.planning.goals.GoalConfig`).
+    horizon: planned actions per plan; action_scale: env units per planner unit (one value or one
+        per dim); action_block: env steps per planned action (``0`` = the world model's training
+        frame step); pinned: ``{dim: value}`` action dims held fixed (planner units), e.g. the Fetch
+        gripper.
     gifs: how many episodes get a GIF; landscape: draw the energy landscape (resolution points per axis).
     threads: torch CPU threads (0 = torch's default).
     """
@@ -49,8 +69,10 @@ class PlanConfig:
     image_size: int = 64
     episodes: int = 20
     seed: int = 100_000
+    goals: GoalConfig = field(default_factory=GoalConfig)
     horizon: int = 1
     action_scale: list[float] = field(default_factory=lambda: [1.0])
+    action_block: int = 0
     pinned: dict[int, float] = field(default_factory=lambda: {3: 0.0})
     solver: SolverConfig = field(default_factory=SolverConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
@@ -64,45 +86,66 @@ class PlanConfig:
     threads: int = 0
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.image_size < 1 or self.horizon < 1 or self.action_block < 0:
+            raise ValueError(f"plan needs episodes, image_size and horizon >= 1 and action_block >= 0, got "
+                             f"{self.episodes}, {self.image_size}, {self.horizon}, {self.action_block}")
+        if self.gifs < 0 or self.landscape_resolution < 2 or len(self.landscape_dims) != 2:
+            raise ValueError("plan needs gifs >= 0, landscape_resolution >= 2 and two landscape_dims")
+
 
 @dataclass
 class PlanSummary:
-    """Aggregates over episodes; times in seconds per executed action, distances in env units."""
+    """Aggregates over episodes. Times in seconds per planning step (one solve, which serves
+    ``execute_steps`` planned actions of ``action_block`` env steps each); distances in env units.
+
+    ``success_rate``: reached the success region at some step; ``held_rate``: in it at the end of
+    the episode (episodes stop at the first success unless ``mpc.stop_on_success=false``);
+    ``excluded_at_start``: candidate goals skipped because they were satisfied before any action."""
 
     episodes: int
     successes: int
     success_rate: float
+    held: int
+    held_rate: float
+    excluded_at_start: int
     mean_time_per_action_s: float
     median_time_per_action_s: float
+    mean_initial_distance: float
     mean_final_distance: float
     median_final_distance: float
     env_steps: int
 
     @classmethod
-    def of(cls, records: Sequence[EpisodeRecord]) -> PlanSummary:
-        times = [s.plan_time_s for r in records for s in r.steps]
+    def of(cls, records: Sequence[EpisodeRecord], excluded: int = 0) -> PlanSummary:
+        if not records:
+            raise ValueError("a planning summary needs at least one episode")
+        times = [s.plan_time_s for r in records for s in r.steps if s.new_plan]
         finals = [r.final_distance for r in records]
-        wins = sum(r.success for r in records)
-        return cls(episodes=len(records), successes=wins, success_rate=wins / max(len(records), 1),
-                   mean_time_per_action_s=float(np.mean(times)) if times else float("nan"),
-                   median_time_per_action_s=float(statistics.median(times)) if times else float("nan"),
+        wins, held = sum(r.success for r in records), sum(r.held for r in records)
+        n = len(records)
+        return cls(episodes=n, successes=wins, success_rate=wins / n, held=held, held_rate=held / n,
+                   excluded_at_start=excluded,
+                   mean_time_per_action_s=float(np.mean(times)) if times else 0.0,
+                   median_time_per_action_s=float(statistics.median(times)) if times else 0.0,
+                   mean_initial_distance=float(np.mean([r.initial_distance for r in records])),
                    mean_final_distance=float(np.mean(finals)), median_final_distance=float(np.median(finals)),
                    env_steps=sum(r.env_steps for r in records))
 
     def lines(self) -> list[str]:
-        return [f"success rate: {self.success_rate:.0%} ({self.successes}/{self.episodes})",
-                f"time per action: mean {self.mean_time_per_action_s:.3f} s, "
+        return [f"success rate (reached): {self.success_rate:.0%} ({self.successes}/{self.episodes}); "
+                f"held at the end: {self.held_rate:.0%}; excluded as already solved: {self.excluded_at_start}",
+                f"time per planning step: mean {self.mean_time_per_action_s:.3f} s, "
                 f"median {self.median_time_per_action_s:.3f} s",
-                f"final distance: mean {self.mean_final_distance:.4f}, median {self.median_final_distance:.4f}"]
+                f"final distance: mean {self.mean_final_distance:.4f}, median {self.median_final_distance:.4f} "
+                f"(initial mean {self.mean_initial_distance:.4f})"]
 
 
 def true_best_action(env, space: PlanSpace, xs: np.ndarray, dims: tuple[int, int],
-                     base: torch.Tensor, scale: np.ndarray) -> tuple[float, float] | None:
-    """The grid action (planner units) whose one env step leaves the arm closest to the goal.
-
-    Each candidate is simulated from the same saved simulator state, which is restored afterwards.
-    ``None`` when the env cannot save and restore its state.
-    """
+                     base: torch.Tensor) -> tuple[float, float] | None:
+    """The grid action (planner units) whose execution (one planned action: ``space.block`` env
+    steps) leaves the env closest to its goal. Each candidate is simulated from the same saved
+    simulator state, which is restored afterwards. ``None`` when the env cannot save its state."""
     if not (hasattr(env, "get_sim_state") and hasattr(env, "set_sim_state")):
         return None
     saved = env.get_sim_state()
@@ -110,11 +153,11 @@ def true_best_action(env, space: PlanSpace, xs: np.ndarray, dims: tuple[int, int
     try:
         for x in xs:
             for y in xs:
-                a = base.detach().cpu().double().numpy().copy()
-                a[dims[0]], a[dims[1]] = x, y
-                a = space.project(torch.as_tensor(a, dtype=torch.float32)).double().numpy()
+                a = base.detach().cpu().clone()
+                a[dims[0]], a[dims[1]] = float(x), float(y)
                 env.set_sim_state(saved)
-                env.step(np.clip(a * scale, env.action_space.low, env.action_space.high).astype(np.float32))
+                for step in space.env_actions(space.project(a), env.action_space):
+                    env.step(step)
                 d = float(env.distance_to_goal())
                 if d < best_d:
                     best, best_d = (float(x), float(y)), d
@@ -124,11 +167,10 @@ def true_best_action(env, space: PlanSpace, xs: np.ndarray, dims: tuple[int, int
 
 
 def draw_energy_landscape(env, world_model, cfg: PlanConfig, space: PlanSpace, out: Path) -> Path:
-    """Energy over a grid of first actions at the first step of the episode with seed ``cfg.seed``."""
+    """Energy over a grid of first actions at the env's current (start) state."""
     from eval.planning.artifacts import energy_grid, plot_energy_landscape
 
-    env.reset(seed=cfg.seed)
-    one_step = PlanSpace(space.low, space.high, 1, space.pinned)
+    one_step = space.with_horizon(1)
     cost = WorldModelCost(world_model, Objective(cfg.objective), space.action_dim,
                           chunk=cfg.mpc.chunk, precision=cfg.mpc.precision)
     cost.set_goal(env.goal_image())
@@ -138,10 +180,21 @@ def draw_energy_landscape(env, world_model, cfg: PlanConfig, space: PlanSpace, o
     high = float(min(space.high[dims[0]], space.high[dims[1]]))
     base = one_step.center()[0]
     xs, ys, energies = energy_grid(cost, base, dims, low, high, cfg.landscape_resolution)
-    scale = np.broadcast_to(np.asarray(cfg.action_scale, dtype=np.float64), (space.action_dim,))
-    best = true_best_action(env, one_step, xs, dims, base, scale)
+    best = true_best_action(env, one_step, xs, dims, base)
     return plot_energy_landscape(xs, ys, energies, out, true_best=best,
                                  labels=(f"action dim {dims[0]}", f"action dim {dims[1]}"))
+
+
+def resolve_action_block(cfg: PlanConfig, world_model) -> int:
+    """``cfg.action_block``, or the world model's training frame step when 0; a clear error when
+    they disagree (a model trained on k-step windows predicts k env steps per action)."""
+    trained = int(getattr(world_model, "frame_step", 1))
+    if cfg.action_block == 0:
+        return trained
+    if cfg.action_block != trained:
+        raise ValueError(f"action_block={cfg.action_block}, but the world model {cfg.world_model} was trained "
+                         f"on windows at frame_step={trained}: one planned action must span the same env steps")
+    return cfg.action_block
 
 
 def run_benchmark(cfg: PlanConfig) -> tuple[PlanSummary, list[EpisodeRecord]]:
@@ -159,24 +212,32 @@ def run_benchmark(cfg: PlanConfig) -> tuple[PlanSummary, list[EpisodeRecord]]:
     save_config(cfg, out / "config.yaml")
     world_model = load_world_model(cfg.world_model, device=cfg.device)
     env = make_env(cfg.env, image_size=cfg.image_size)
-    space = plan_space_for_env(env, cfg.horizon, cfg.action_scale, cfg.pinned).to(world_model.device)
-    solver, objective = solver_from_config(cfg.solver), Objective(cfg.objective)
-    records = []
-    bar = tqdm(range(cfg.episodes), desc="plan episodes", unit="episode", disable=not cfg.progress)
-    for i in bar:
-        frames: list[np.ndarray] = []
-        rec = run_episode(env, world_model, solver, space, objective, cfg.mpc, seed=cfg.seed + i, episode=i,
-                          action_scale=cfg.action_scale, observations=frames)
-        records.append(rec)
-        if i < cfg.gifs:
-            write_episode_gif(frames, env.goal_image(), out / f"episode_{i:03d}.gif")
-        bar.set_postfix(success=f"{sum(r.success for r in records)}/{len(records)}")
-    write_jsonl(records, out / "episodes.jsonl")
-    summary = PlanSummary.of(records)
-    (out / "summary.json").write_text(json.dumps(asdict(summary), indent=1))
-    if cfg.landscape:
-        draw_energy_landscape(env, world_model, cfg, space, out / "energy_landscape.png")
-    env.close()
+    try:
+        check_model_fits_env(world_model, env)
+        block = resolve_action_block(cfg, world_model)
+        space = plan_space_for_env(env, cfg.horizon, cfg.action_scale, cfg.pinned, block).to(world_model.device)
+        solver, objective = solver_from_config(cfg.solver), Objective(cfg.objective)
+        goals = Goals(env, cfg.goals, cfg.seed)
+        records, origins = [], []
+        bar = tqdm(total=cfg.episodes, desc="plan episodes", unit="episode", disable=not cfg.progress)
+        for i, start in enumerate(goals.starts(cfg.episodes)):
+            frames: list[np.ndarray] | None = [] if i < cfg.gifs else None
+            records.append(run_episode(env, world_model, solver, space, objective, cfg.mpc, seed=start.seed,
+                                       episode=i, goal_state=start.goal_state, observations=frames, reset=False))
+            origins.append(start.origin)
+            if frames is not None:
+                write_episode_gif(frames, env.goal_image(), out / f"episode_{i:03d}.gif")
+            bar.update(1)
+            bar.set_postfix(success=f"{sum(r.success for r in records)}/{len(records)}")
+        bar.close()
+        write_episodes(records, out / "episodes.jsonl", origins)
+        summary = PlanSummary.of(records, goals.excluded)
+        (out / "summary.json").write_text(json.dumps(asdict(summary), indent=1))
+        if cfg.landscape and cfg.solver.name not in BASELINES:
+            next(Goals(env, cfg.goals, cfg.seed).starts(1))  # the first episode's start again
+            draw_energy_landscape(env, world_model, cfg, space, out / "energy_landscape.png")
+    finally:
+        env.close()
     return summary, records
 
 

@@ -9,6 +9,9 @@ A dataset is one folder::
                                  states  float32 [T, S]        proprioceptive state at each frame
                                  actions float32 [T-1, A]      action t is applied at frame t and
                                                                leads to frame t+1
+                                 sim_states float64 [T, K]     optional: the simulator state at each
+                                                               frame (restores an episode's moment
+                                                               exactly, e.g. for dataset-offset goals)
 
 Episodes are written to a temporary file and renamed, then the index is rewritten the same way, so
 an interrupted writer never leaves a half-written episode listed. Reading validates lengths, shapes,
@@ -46,14 +49,20 @@ class Episode:
     states: np.ndarray  # float32 [T, S]
     actions: np.ndarray  # float32 [T-1, A]
     info: dict
+    sim_states: np.ndarray | None = None  # float64 [T, K], when the collector recorded them
 
     def __len__(self) -> int:
         return self.frames.shape[0]
 
 
-def validate_episode(frames: np.ndarray, states: np.ndarray, actions: np.ndarray, where: str) -> None:
+def validate_episode(frames: np.ndarray, states: np.ndarray, actions: np.ndarray, where: str,
+                     sim_states: np.ndarray | None = None) -> None:
     """Raise :class:`TrajectoryFormatError` naming ``where`` if the arrays break the format."""
     problems = []
+    if sim_states is not None and (sim_states.ndim != 2 or sim_states.shape[0] != frames.shape[0]
+                                   or sim_states.dtype != np.float64 or not np.isfinite(sim_states).all()):
+        problems.append(f"sim_states must be finite float64 [T={frames.shape[0]}, K], got {sim_states.dtype} "
+                        f"{sim_states.shape}")
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         problems.append(f"frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
     if states.ndim != 2 or states.dtype != np.float32:
@@ -77,11 +86,14 @@ def validate_episode(frames: np.ndarray, states: np.ndarray, actions: np.ndarray
 
 
 def write_episode_file(root: str | Path, episode_id: int, frames: np.ndarray, states: np.ndarray,
-                       actions: np.ndarray, info: Mapping | None = None) -> dict:
+                       actions: np.ndarray, info: Mapping | None = None, sim_states: np.ndarray | None = None) -> dict:
     """Validate and write ``episodes/<id>.npz`` atomically; return its index entry (for ``add``)."""
     rel = f"episodes/{episode_id:06d}.npz"
-    validate_episode(frames, states, actions, str(Path(root) / rel))
-    atomic_write(Path(root) / rel, lambda f: np.savez(f, frames=frames, states=states, actions=actions))
+    validate_episode(frames, states, actions, str(Path(root) / rel), sim_states)
+    arrays = {"frames": frames, "states": states, "actions": actions}
+    if sim_states is not None:
+        arrays["sim_states"] = sim_states
+    atomic_write(Path(root) / rel, lambda f: np.savez(f, **arrays))
     return {"id": int(episode_id), "file": rel, "length": int(frames.shape[0]), **dict(info or {})}
 
 
@@ -158,13 +170,14 @@ class TrajectoryDataset:
         try:
             with np.load(path) as z:
                 frames, states, actions = z["frames"], z["states"], z["actions"]
+                sim_states = z["sim_states"] if "sim_states" in z.files else None
         except (OSError, ValueError, KeyError, EOFError) as e:
             raise TrajectoryFormatError(f"{path}: unreadable episode ({type(e).__name__}: {e})") from None
-        validate_episode(frames, states, actions, str(path))
+        validate_episode(frames, states, actions, str(path), sim_states)
         if frames.shape[0] != entry["length"]:
             raise TrajectoryFormatError(f"{path}: {frames.shape[0]} frames, index says {entry['length']}")
         info = {k: v for k, v in entry.items() if k not in ("file", "length")}
-        return Episode(frames, states, actions, info)
+        return Episode(frames, states, actions, info, sim_states)
 
 
 def window_starts(lengths: list[int], window: int, frame_step: int) -> list[tuple[int, int]]:

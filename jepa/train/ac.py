@@ -204,7 +204,7 @@ def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, stat
                                            m.mlp_ratio, action_dim=action_dim, state_dim=state_dim,
                                            predict_residual=m.predict_residual,
                                            zero_init_output=m.zero_init_output).to(device)
-    return WorldModel(encoder, predictor, cfg.state_update, encoder.img_size[0])
+    return WorldModel(encoder, predictor, cfg.state_update, encoder.img_size[0], cfg.data.frame_step)
 
 
 def center_crop_aspect(frames: torch.Tensor, max_aspect: float) -> torch.Tensor:

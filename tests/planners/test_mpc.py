@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from planners.base import PlanSpace
+from planners.baselines import DoNothing, RandomActions
 from planners.cem import CEM, CEMConfig
 from planners.gradient import GradientConfig, GradientSolver
-from planners.mpc import MPCConfig, plan_space_for_env, read_jsonl, run_episode, write_jsonl
+from planners.mpc import MPCConfig, plan_space_for_env, read_episodes, run_episode, write_episodes
+from planners.icem import ICEM, ICEMConfig
 from planners.mppi import MPPI, MPPIConfig
 from planners.objectives import (
     LatentWorldModel,
@@ -130,14 +132,15 @@ def test_model_follows_the_protocols_and_is_exact():
 
 
 @pytest.mark.parametrize("solver", [CEM(CEMConfig(samples=100, iterations=4, topk=10)),
+                                    ICEM(ICEMConfig(samples=100, iterations=4, topk=10)),
                                     MPPI(MPPIConfig(samples=100, iterations=4)),
                                     GradientSolver(GradientConfig(iterations=30, lr=0.2, starts=2))],
-                         ids=["cem", "mppi", "gradient"])
+                         ids=["cem", "icem", "mppi", "gradient"])
 def test_mpc_reaches_goal_within_budget(solver):
     env, model, solver, space, cfg = make(solver)
     for seed in range(3):
         rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=seed,
-                          episode=seed, action_scale=0.1)
+                          episode=seed)
         assert rec.success and env.is_success(), (seed, rec.final_distance)
         assert rec.env_steps <= cfg.max_steps and rec.steps[-1].success
         assert rec.final_distance < 0.05 < rec.initial_distance
@@ -148,7 +151,7 @@ def test_mpc_reaches_goal_within_budget(solver):
 
 def test_goal_and_context_encoded_once_per_step():
     env, model, solver, space, cfg = make()
-    rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=0, action_scale=0.1)
+    rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=0)
     assert model.encode_calls == 1 + rec.env_steps        # goal once, then one image per planning step
 
 
@@ -158,7 +161,7 @@ def test_execute_k_actions_per_plan():
     inner = solver.solve
     solver.solve = lambda *a, **k: calls.append(k["init"]) or inner(*a, **k)
     rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()), MPCConfig(40, execute_steps=2),
-                      seed=1, action_scale=0.1)
+                      seed=1)
     assert rec.success
     assert len(calls) == math.ceil(rec.env_steps / 2)
     assert calls[0] is None and all(c is not None and c.shape == (3, 2) for c in calls[1:])
@@ -174,14 +177,13 @@ def test_episode_is_bitwise_deterministic_and_jsonl_round_trips(tmp_path):
     runs = []
     for _ in range(2):
         env, model, solver, space, cfg = make()
-        runs.append(run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=5,
-                                action_scale=0.1))
+        runs.append(run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=5))
     assert strip(runs[0]) == strip(runs[1])
     runs[1].final_distance = float("nan")
-    path = write_jsonl(runs, tmp_path / "episodes.jsonl")
+    path = write_episodes(runs, tmp_path / "episodes.jsonl")
     lines = path.read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[1])["final_distance"] is None
-    back = read_jsonl(path)
+    back = read_episodes(path)
     assert strip(back[0]) == strip(runs[0]) and math.isnan(back[1].final_distance)
     assert back[0].steps[0].plan_time_s == runs[0].steps[0].plan_time_s > 0
 
@@ -189,20 +191,22 @@ def test_episode_is_bitwise_deterministic_and_jsonl_round_trips(tmp_path):
 def test_budget_is_respected_when_goal_is_unreachable():
     env, model, solver, space, _ = make(reachable=False)
     rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()), MPCConfig(max_steps=7),
-                      seed=0, action_scale=0.1)
+                      seed=0)
     assert not rec.success and rec.env_steps == 7 == env.steps and len(rec.steps) == 7
 
 
 def test_bad_inputs_raise_clear_errors(tmp_path):
     env, model, solver, space, cfg = make(goal_size=24)
     with pytest.raises(ValueError, match=r"goal_image\(\) is \(24, 24\) but env.image\(\) is \(32, 32\)"):
-        run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=0, action_scale=0.1)
+        run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=0)
     env, model, solver, _, cfg = make()
     with pytest.raises(ValueError, match="3 action dims.*has 2"):
         run_episode(env, model, solver, PlanSpace.symmetric(1.0, 3, 2), Objective(ObjectiveConfig()), cfg,
                     seed=0)
     with pytest.raises(ValueError, match="action_scale"):
         plan_space_for_env(env, 2, action_scale=[0.1, 0.0])
+    with pytest.raises(ValueError, match="action block"):
+        plan_space_for_env(env, 2, action_block=0)
     cost = WorldModelCost(model, Objective(ObjectiveConfig()), action_dim=2)
     with pytest.raises(RuntimeError, match="set_goal"):
         cost(torch.zeros(4, 2, 2))
@@ -213,7 +217,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         cost(torch.zeros(4, 2, 3))
     (tmp_path / "bad.jsonl").write_text('{"episode": 0}\n')
     with pytest.raises(ValueError, match="bad.jsonl: line 1"):
-        read_jsonl(tmp_path / "bad.jsonl")
+        read_episodes(tmp_path / "bad.jsonl")
 
 
 def test_objectives():
@@ -282,3 +286,85 @@ def test_bf16_cost_runs_under_autocast_and_tracks_fp32():
     torch.testing.assert_close(energies["bf16"], energies["fp32"], atol=2e-2, rtol=2e-2)
     with pytest.raises(ValueError, match="precision"):
         WorldModelCost(wm, Objective(ObjectiveConfig()), action_dim=4, precision="fp16")
+
+
+def test_action_blocks_execute_k_env_steps_per_planned_action_and_the_budget_counts_env_steps():
+    env, model, solver, _, _ = make()
+    space = plan_space_for_env(env, 2, action_scale=0.1, action_block=3)
+    assert torch.allclose(space.high, torch.full((2,), 3.0))    # a block moves up to 3 env steps' worth
+    calls = []
+    inner = solver.solve
+    solver.solve = lambda *a, **k: calls.append(1) or inner(*a, **k)
+    rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()), MPCConfig(max_steps=40), seed=2)
+    assert rec.success and rec.env_steps <= 40
+    actions = np.array([s.action for s in rec.steps])
+    # every planned action became 3 identical env actions (the last block may be cut by success)
+    full = len(actions) // 3 * 3
+    np.testing.assert_array_equal(actions[:full:3], actions[1:full:3])
+    np.testing.assert_array_equal(actions[:full:3], actions[2:full:3])
+    assert len(calls) == math.ceil(rec.env_steps / 3)
+    env, model, solver, _, _ = make(reachable=False)
+    rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()), MPCConfig(max_steps=7), seed=0)
+    assert rec.env_steps == 7 == env.steps and rec.stop_reason == "budget"  # 2 blocks + 1 step of the third
+
+
+def test_keep_planning_after_success_reports_reached_and_held():
+    env, model, solver, space, _ = make()
+    rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()),
+                      MPCConfig(max_steps=30, stop_on_success=False), seed=1)
+    assert rec.env_steps == 30 == env.steps and rec.stop_reason == "budget"
+    assert rec.success and rec.first_success_step is not None and rec.first_success_step < 30
+    assert rec.steps[rec.first_success_step - 1].success and not rec.steps[rec.first_success_step - 2].success
+    assert rec.held == env.is_success() == rec.steps[-1].success
+
+
+class _Unhelpful(CEM):
+    """CEM whose plans always report zero energy gap, i.e. no confidence."""
+
+    def solve(self, *a, **k):
+        res = super().solve(*a, **k)
+        res.confidence.energy_gap = 0.0
+        return res
+
+
+def test_low_confidence_stops_or_hands_over_after_the_patience():
+    env, model, _, space, _ = make(reachable=False)
+    solver = _Unhelpful(CEMConfig(samples=20, iterations=2, topk=4))
+    cfg = MPCConfig(max_steps=20, low_confidence="stop", confidence_threshold=1e-3, confidence_patience=3)
+    rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=0)
+    assert rec.stop_reason == "low_confidence" and rec.env_steps == 2   # 2 steps executed, the 3rd plan refused
+    assert all(s.energy_gap == 0.0 for s in rec.steps)
+    handed = []
+    cfg = dataclasses.replace(cfg, low_confidence="handover")
+    rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=0,
+                      fallback=lambda e, remaining: handed.append((e, remaining)))
+    assert rec.stop_reason == "handover" and handed == [(env, 18)]
+    ok = run_episode(env, model, CEM(CEMConfig(samples=20, iterations=2, topk=4)), space,
+                     Objective(ObjectiveConfig()), dataclasses.replace(cfg, confidence_threshold=-1.0), seed=0)
+    assert ok.stop_reason == "budget" and ok.env_steps == 20
+
+
+def test_baselines_are_real_runs_of_the_env():
+    env, model, _, space, cfg = make()
+    rec = run_episode(env, model, DoNothing(), space, Objective(ObjectiveConfig()), MPCConfig(max_steps=6), seed=3)
+    env.reset(seed=3)
+    start = env.pos.copy()
+    assert rec.env_steps == 6 and all(s.action == [0.0, 0.0] for s in rec.steps)
+    assert rec.final_distance == pytest.approx(rec.initial_distance) and not rec.success
+    runs = [run_episode(env, model, RandomActions(), space, Objective(ObjectiveConfig()), MPCConfig(max_steps=6),
+                        seed=3) for _ in range(2)]
+    assert runs[0].steps[0].action == runs[1].steps[0].action        # seeded
+    assert len({tuple(s.action) for s in runs[0].steps}) == 6        # a new random action each step
+    assert not np.allclose(env.pos, start)                           # the env really moved
+    assert all(abs(a) <= MAX_STEP + 1e-7 for s in runs[0].steps for a in s.action)
+
+
+def test_a_prepared_env_is_not_reset_and_a_mismatched_world_model_is_refused():
+    env, model, solver, space, cfg = make()
+    env.reset(seed=0)
+    env.pos, env.goal = np.array([0.3, 0.3]), np.array([0.32, 0.3])   # the caller's start and goal
+    rec = run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=99, reset=False)
+    assert rec.initial_distance == pytest.approx(0.02) and rec.success and rec.env_steps == 0
+    model.action_dim = 3
+    with pytest.raises(ValueError, match="world model has 3 action dims, the env 2"):
+        run_episode(env, model, solver, space, Objective(ObjectiveConfig()), cfg, seed=0)

@@ -2,7 +2,8 @@
 
 import json
 
-from eval.apps.demo import DemoConfig, TrainStage, run_demo
+from eval.apps.demo import DemoConfig, run_demo
+from eval.planning.pipeline import TrainStage
 from jepa.data.trajectories import read_index
 
 

@@ -62,7 +62,7 @@ def test_scripted_controller_reaches_the_goal_within_the_budget(reach):
 
 
 def test_push_goal_image_moves_the_object_and_scripted_push_is_solvable():
-    env = FetchEnv("push", image_size=48)
+    env = FetchEnv("push", image_size=48, goal_style="object")
     try:
         start, _ = env.reset(seed=1)
         obj = env.achieved_position().copy()
@@ -100,5 +100,76 @@ def test_pusht_goal_image_lands_on_the_goal():
         assert env.is_success()
         a, _ = env.reset(seed=3)
         np.testing.assert_array_equal(a, start)
+    finally:
+        env.close()
+
+
+def test_registered_push_env_shows_a_red_block_and_the_gripper_behind_it_in_the_goal():
+    env = make_env("fetch-push", image_size=64)
+    try:
+        start, _ = env.reset(seed=4)
+        assert red_pixels_of_block(start) >= 6  # the block is clearly visible at 64 px
+        obj, grip = env.achieved_position().copy(), env.state()[:3].copy()
+        goal = env.goal_image()
+        np.testing.assert_allclose(env.achieved_position(), obj)  # the episode is untouched
+        np.testing.assert_allclose(env.state()[:3], grip)
+        # reproduce the goal pose by hand: object on the goal, gripper just behind it, toward the start
+        saved = env.get_sim_state()
+        env._pose_after_push(obj, env.goal_position())
+        direction = (env.goal_position() - obj)[:2] / np.linalg.norm((env.goal_position() - obj)[:2])
+        behind = env.goal_position()[:2] - 0.055 * direction
+        assert np.linalg.norm(env.state()[:2] - behind) < 0.02 and env.is_success()
+        np.testing.assert_array_equal(env.image(), goal)
+        env.set_sim_state(saved)
+        with pytest.raises(ValueError, match="goal_style"):
+            FetchEnv("push", goal_style="sideways")
+    finally:
+        env.close()
+
+
+def red_pixels_of_block(image):
+    return int(((image[..., 0] > 150) & (image[..., 1] < 80) & (image[..., 2] < 80)).sum())
+
+
+@pytest.mark.parametrize("name", ["fetch-push", "pusht"])
+def test_sim_states_restore_exactly_and_set_goals(name):
+    env = make_env(name, image_size=32)
+    try:
+        env.reset(seed=1)
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+        saved, image, state = env.get_sim_state(), env.image().copy(), env.state().copy()
+        moves = [rng.uniform(-1, 1, env.action_space.shape).astype(np.float32) for _ in range(4)]
+        after = [env.step(a)[0] for a in moves]
+        env.set_sim_state(saved)
+        np.testing.assert_array_equal(env.image(), image)
+        np.testing.assert_allclose(env.state(), state, atol=1e-6)
+        again = [env.step(a)[0] for a in moves]  # the same future from the restored state
+        for x, y in zip(after, again):
+            assert np.abs(x.astype(int) - y.astype(int)).mean() < 0.5
+        goal_state = env.get_sim_state()
+        env.set_sim_state(saved)
+        env.set_goal_from_sim_state(goal_state)
+        np.testing.assert_array_equal(env.image(), image)  # setting a goal leaves the current state
+        np.testing.assert_array_equal(env.goal_image(), again[-1])
+        env.set_sim_state(goal_state)
+        assert env.is_success() and env.distance_to_goal() < 1e-6
+    finally:
+        env.close()
+
+
+def test_pusht_actions_are_relative_moves_of_the_pusher():
+    env = make_env("pusht", image_size=32)
+    try:
+        env.reset(seed=0)
+        start = env.state().copy()
+        for _ in range(6):
+            env.step(np.array([1.0, 0.0], np.float32))
+        moved = env.state() - start
+        assert moved[0] > 0.15 and abs(moved[1]) < 0.02  # several steps of 64 px offsets to the right
+        assert 0 <= env.state().min() and env.state().max() <= 1  # workspace units
+        with pytest.raises(ValueError, match="2 finite"):
+            env.step(np.array([np.nan, 0.0]))
     finally:
         env.close()
