@@ -13,8 +13,8 @@ from planners.base import PlanSpace
 from planners.baselines import DoNothing, RandomActions
 from planners.cem import CEM, CEMConfig
 from planners.gradient import GradientConfig, GradientSolver
-from planners.mpc import MPCConfig, plan_space_for_env, read_episodes, run_episode, write_episodes
 from planners.icem import ICEM, ICEMConfig
+from planners.mpc import MPCConfig, plan_space_for_env, read_episodes, run_episode, write_episodes
 from planners.mppi import MPPI, MPPIConfig
 from planners.objectives import (
     LatentWorldModel,
