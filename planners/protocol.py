@@ -65,13 +65,56 @@ class GoalEnv(Protocol):
     def close(self) -> None: ...
 
 
-def check_env(env: object) -> None:
-    """Raise ``TypeError`` naming every missing member if ``env`` does not follow :class:`GoalEnv`."""
-    required = ["action_space", "reset", "step", "image", "state", "goal_image", "is_success",
-                "distance_to_goal", "close"]
-    missing = [name for name in required if not hasattr(env, name)]
+REQUIRED = ("action_space", "reset", "step", "image", "state", "goal_image", "is_success", "distance_to_goal",
+            "close")
+
+
+def check_env(env: object, call: bool = False) -> None:
+    """Raise ``TypeError`` naming every missing member if ``env`` does not follow :class:`GoalEnv`.
+
+    With ``call=True`` also run each method once on a reset env (``reset(seed=0)``, the accessors,
+    one ``step`` of the action box's centre, ``reset`` again) and check what they return: a
+    gymnasium ``Box`` action space with finite bounds, ``[H, W, 3]`` uint8 images of one size,
+    a finite float32 state vector, a bool success and a float distance. Each problem is named.
+    """
+    name = type(env).__name__
+    missing = [m for m in REQUIRED if not hasattr(env, m)]
     if missing:
-        raise TypeError(f"{type(env).__name__} does not follow the GoalEnv protocol; missing: {missing}")
+        raise TypeError(f"{name} does not follow the GoalEnv protocol; missing: {missing}")
+    if call:
+        _check_calls(env, name)
+
+
+def _check_calls(env: Any, name: str) -> None:
+    space = env.action_space
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    if low is None or high is None or not (np.isfinite(low).all() and np.isfinite(high).all()):
+        raise TypeError(f"{name}.action_space must be a gymnasium Box with finite low/high bounds, got {space!r}")
+    problems = []
+    result = env.reset(seed=0)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        problems.append(f"reset() must return (obs, info), got {type(result).__name__}")
+    image = np.asarray(env.image())
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        problems.append(f"image() must be [H, W, 3] uint8, got {image.dtype} {image.shape}")
+    goal = np.asarray(env.goal_image())
+    if goal.shape != image.shape or goal.dtype != np.uint8:
+        problems.append(f"goal_image() must be uint8 of image()'s shape {image.shape}, got {goal.dtype} {goal.shape}")
+    state = np.asarray(env.state())
+    if state.ndim != 1 or state.dtype != np.float32 or not np.isfinite(state).all():
+        problems.append(f"state() must be a finite float32 vector [S], got {state.dtype} {state.shape}")
+    if not isinstance(env.is_success(), (bool, np.bool_)):
+        problems.append(f"is_success() must return a bool, got {type(env.is_success()).__name__}")
+    if not isinstance(env.distance_to_goal(), (float, np.floating)):
+        problems.append(f"distance_to_goal() must return a float, got {type(env.distance_to_goal()).__name__}")
+    stepped = env.step(((np.asarray(low) + np.asarray(high)) / 2).astype(np.float32))
+    if not (isinstance(stepped, tuple) and len(stepped) == 5):
+        problems.append("step(action) must return (obs, reward, terminated, truncated, info)")
+    elif np.asarray(env.state()).shape != state.shape:
+        problems.append(f"state() changed shape after a step: {state.shape} -> {np.asarray(env.state()).shape}")
+    env.reset(seed=0)
+    if problems:
+        raise TypeError(f"{name} does not follow the GoalEnv protocol: " + "; ".join(problems))
 
 
 def check_image(image: np.ndarray, what: str, size: tuple[int, int] | None = None) -> np.ndarray:

@@ -21,15 +21,17 @@ The registry's ``fetch-push`` renders the block red and uses :data:`PUSH_CAMERA`
 that frames the whole table, so the 5 cm block covers about 4 x 4 pixels at 64 px and is rarely
 hidden under the gripper. ``fetch-reach`` keeps the default camera.
 
-Rendering needs a headless GL backend: ``MUJOCO_GL=egl`` (set here if unset) or ``osmesa``.
+Rendering needs a headless GL backend: ``MUJOCO_GL=egl`` (set here if unset) or ``osmesa``
+(:func:`eval.envs.rendering.prepare_headless_rendering`, called on import).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+from eval.envs.rendering import prepare_headless_rendering
+
+prepare_headless_rendering()
 
 import gymnasium as gym  # noqa: E402
 import mujoco  # noqa: E402
@@ -53,19 +55,6 @@ class CameraConfig:
 
 PUSH_CAMERA = CameraConfig(lookat=(1.27, 0.75, 0.42), distance=0.9, azimuth=180.0, elevation=-65.0)
 OBJECT_RED = (0.9, 0.1, 0.1, 1.0)
-
-
-def _import_triton_before_gl() -> None:
-    """Import triton (if installed) before the first GL context exists.
-
-    Importing triton after MuJoCo has created an EGL context segfaults the process (torch 2.14 CUDA
-    wheels + mujoco 3.3, measured); torch imports triton lazily (``torch._dynamo``, e.g. via timm), so
-    any process that renders first and builds a model afterwards would crash.
-    """
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        pass
 
 
 def _silence_adroit_notice() -> None:
@@ -106,7 +95,6 @@ class FetchEnv:
         self.state_dim = 4
         self.position_dims, self.position_step = 3, STEP_METERS  # for exploration policies
         self.goal_style = goal_style
-        _import_triton_before_gl()
         self._setup_rendering(object_rgba)
         self._goal_image: np.ndarray | None = None
 

@@ -3,7 +3,7 @@ follows :class:`planners.protocol.GoalEnv`, given by import path (``"mypkg.envs:
 
 ``make_env(name, image_size=64, **kwargs)``: built-ins take ``image_size``; a class given by path is
 called with ``image_size`` only if its constructor accepts it, plus ``kwargs``, and is checked with
-:func:`planners.protocol.check_env` before it is returned.
+:func:`planners.protocol.check_env` (every method called once) before it is returned.
 """
 
 from __future__ import annotations
@@ -56,5 +56,5 @@ def make_env(name: str, image_size: int = 64, **kwargs: Any) -> Any:
     cls = import_object(name, "env")
     accepts_size = "image_size" in inspect.signature(cls).parameters
     env = cls(image_size=image_size, **kwargs) if accepts_size else cls(**kwargs)
-    check_env(env)
+    check_env(env, call=True)
     return env

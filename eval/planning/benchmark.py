@@ -73,7 +73,7 @@ class PlanConfig:
     horizon: int = 1
     action_scale: list[float] = field(default_factory=lambda: [1.0])
     action_block: int = 0
-    pinned: dict[int, float] = field(default_factory=lambda: {3: 0.0})
+    pinned: dict[int, float] = field(default_factory=dict)
     solver: SolverConfig = field(default_factory=SolverConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     mpc: MPCConfig = field(default_factory=lambda: MPCConfig(max_steps=20))
