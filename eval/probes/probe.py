@@ -258,8 +258,9 @@ class ProbeSweep:
             self.probes = nn.ModuleList(build_probe() for _ in self.grid).to(self.device)
         self.optimizers = [build_adamw({"probe": p}) for p in self.probes]
         self.schedules = [LRSchedule(kind="cosine", base=lr, start=0.0 if warmup_steps else lr, final=0.0,
-                                     warmup_steps=warmup_steps, total_steps=max(1, total_steps))
+                                     warmup_steps=warmup_steps)
                           for lr, _ in self.grid]
+        self.total_steps = max(1, total_steps)
         self.step_count = 0
 
     def step(self, features: Tensor, targets: Mapping[str, Tensor]) -> list[float]:
@@ -269,7 +270,7 @@ class ProbeSweep:
         losses = []
         for probe, opt, sched, (_, wd) in zip(self.probes, self.optimizers, self.schedules, self.grid):
             probe.train()
-            set_lr_wd(opt, sched(self.step_count), wd)
+            set_lr_wd(opt, sched(self.step_count, self.total_steps), wd)
             loss = probe_loss(_as_dict(probe(features), list(targets)), targets, self.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()

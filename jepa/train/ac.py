@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,16 +19,15 @@ import torch
 
 from jepa.config import config_parser, parse_config, save_config
 from jepa.data.trajectories import TrajectoryDataset, window_starts
-from jepa.device import resolve_device
+from jepa.device import autocast, cuda_precision, resolve_device
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
 from jepa.train.batches import BatchStream, GlobalBatches
 from jepa.train.checkpointing import Checkpointer
-from jepa.train.distributed import init_distributed
+from jepa.train.distributed import all_reduce_gradients, init_distributed
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
 from jepa.train.optim import build_adamw, set_lr_wd
-from jepa.train.pretrain import all_reduce_gradients
 from jepa.train.schedules import LRSchedule
 from jepa.world_model import WorldModel
 
@@ -71,7 +69,7 @@ class ACOptimConfig:
     max_steps: int = 600
     rollout_steps: int = 2
     lr: LRSchedule = field(default_factory=lambda: LRSchedule(kind="wsd", base=1e-3, start=1e-4, final=1e-5,
-                                                              warmup_steps=30, decay_steps=100, total_steps=0))
+                                                              warmup_steps=30, decay_steps=100))
     weight_decay: float = 0.04
     clip_grad: float | None = 1.0
 
@@ -232,10 +230,9 @@ def batch_features(world: WorldModel, batch: dict, cfg: ACConfig, device: torch.
 
 def ac_step(world: WorldModel, state: TrainState, batch: dict, cfg: ACConfig, info, device) -> dict:
     o = cfg.optimization
-    lr = o.lr(state.step)
+    lr = o.lr(state.step, o.max_steps)
     set_lr_wd(state.optimizer, lr, o.weight_decay)
-    use_bf16 = device.type == "cuda" and cfg.meta.bf16
-    with torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext():
+    with autocast(device, cuda_precision(device, "bf16" if cfg.meta.bf16 else "fp32")):
         losses = ac_losses(world.predictor, batch_features(world, batch, cfg, device), batch["actions"].to(device),
                            batch["states"].to(device), o.rollout_steps)
     state.optimizer.zero_grad(set_to_none=True)
@@ -311,8 +308,6 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     torch.manual_seed(cfg.meta.seed)
     run_dir = Path(cfg.meta.run_dir)
     o = cfg.optimization
-    if o.lr.total_steps <= 0:
-        o.lr.total_steps = o.max_steps
     window = cfg.data.window or o.rollout_steps + 1
     action_dim, state_dim = data_dims(cfg.data)
     world = build_world_model(cfg, device, action_dim, state_dim)

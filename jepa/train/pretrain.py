@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from jepa.checkpoints import FORMAT, FORMAT_VERSION
 from jepa.config import config_parser, parse_config, save_config
-from jepa.device import resolve_device
+from jepa.device import autocast, cuda_precision, resolve_device
 from jepa.masks import MaskCollator, MaskConfig
 from jepa.models.predictor import MaskedPredictor
 from jepa.models.vit import VisionTransformer, build_vit, feature_layer_norm
 from jepa.train.batches import BatchStream, ClipDataset, GlobalBatches
 from jepa.train.checkpointing import Checkpointer
-from jepa.train.distributed import DistInfo, init_distributed, shard_fsdp
+from jepa.train.distributed import DistInfo, all_reduce_gradients, init_distributed, shard_fsdp
 from jepa.train.ema import ema_update
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
@@ -71,7 +68,7 @@ class OptimConfig:
     global_batch: int = 32
     max_steps: int = 1000
     lr: LRSchedule = field(default_factory=lambda: LRSchedule(kind="cosine", base=5e-4, start=1e-4, final=1e-5,
-                                                              warmup_steps=50, total_steps=0))
+                                                              warmup_steps=50))
     weight_decay: tuple[float, float] = (0.04, 0.04)
     ema: tuple[float, float] = (0.996, 0.999)
     clip_grad: float | None = None
@@ -146,8 +143,6 @@ class Pretraining:
 
 
 def build(cfg: PretrainConfig) -> Pretraining:
-    if cfg.optimization.lr.total_steps <= 0:  # 0 means "the run's max_steps"
-        cfg.optimization.lr.total_steps = cfg.optimization.max_steps
     device = resolve_device(cfg.meta.device)
     info = init_distributed(device)
     torch.manual_seed(cfg.meta.seed)  # the same initial weights on every rank
@@ -214,32 +209,16 @@ def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
     return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-def all_reduce_gradients(modules: Sequence[nn.Module], info: DistInfo) -> None:
-    """Average gradients over processes (one flat all-reduce; same result as DDP)."""
-    if info.world_size <= 1:
-        return
-    grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= info.world_size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
 def pretrain_step(run: Pretraining, batch: dict) -> dict:
     """One update: predictions vs EMA targets, backward, AdamW, EMA. Returns float metrics."""
     cfg, opt, step = run.cfg.optimization, run.state.optimizer, run.state.step
-    lr = cfg.lr(step)
+    lr = cfg.lr(step, cfg.max_steps)
     wd = cosine_between(step, cfg.max_steps, *cfg.weight_decay)
     set_lr_wd(opt, lr, wd)
     clips = batch["clips"].to(run.device, non_blocking=True)
     ctx = [c.to(run.device) for c in batch["context"]]
     tgt = [t.to(run.device) for t in batch["target"]]
-    use_bf16 = run.device.type == "cuda" and run.cfg.meta.bf16
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
-    with autocast:
+    with autocast(run.device, cuda_precision(run.device, "bf16" if run.cfg.meta.bf16 else "fp32")):
         with torch.no_grad():
             h = feature_layer_norm(run.target(clips).float())
             targets = [gather_tokens(h, t) for t in tgt]
@@ -281,12 +260,6 @@ def run_pretraining(cfg: PretrainConfig) -> Pretraining:
                run.batches.per_epoch, cfg.optimization.max_steps, checkpointer, logger, config=asdict(cfg),
                log_every=cfg.meta.log_every, is_main=run.info.is_main, progress=cfg.meta.progress)
     return run
-
-
-def target_feature_std(encoder: VisionTransformer, clips: Tensor) -> float:
-    """Mean over dims and tokens of the std across clips of layer-normed features (collapse check)."""
-    with torch.no_grad():
-        return float(F.layer_norm(encoder(clips), (encoder.embed_dim,)).std(dim=0).mean())
 
 
 def main(argv: Sequence[str]) -> int:
