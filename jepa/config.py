@@ -49,7 +49,6 @@ from omegaconf.errors import OmegaConfBaseException
 T = TypeVar("T")
 
 _DEFER_CHECKS = contextvars.ContextVar("defer_config_checks", default=False)
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class ConfigError(ValueError):
@@ -168,8 +167,9 @@ def non_empty(cfg: object, *keys: str) -> None:
 
 def known_device(cfg: object, key: str) -> None:
     """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
-    v = _value(cfg, key)
-    if not (isinstance(v, str) and _DEVICE.match(v)):
+    from jepa.device import is_device_name
+
+    if not is_device_name(_value(cfg, key)):
         raise _fail(cfg, key, "must be auto, cpu, cuda, cuda:N or mps")
 
 
@@ -236,6 +236,7 @@ def _source(key: str | None, path: Path | None, overrides: Sequence[str]) -> str
     """Where the value at ``key`` came from: the override that sets it (or a parent or child of it),
     else the file, else the overrides or the defaults."""
     if key:
+        key = re.sub(r"\[\d+\]", "", key)
         for o in overrides:
             okey = o.split("=", 1)[0].strip()
             if okey == key or key.startswith(okey + ".") or okey.startswith(key + "."):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Literal
 
 import torch
@@ -10,6 +11,11 @@ import torch
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def is_device_name(name: str) -> bool:
+    """Whether ``name`` is a device a config may name: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    return isinstance(name, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name) is not None
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,10 +1,11 @@
 """Action-conditioned predictor training on robot clips: ``jepa train-ac CONFIG.yaml [key=value ...]``.
 
 The encoder is frozen. Its layer-normed features of every frame of the trajectory dataset are
-computed once and cached in the run folder (``features.pt``), so CPU training never re-encodes a
-frame. Loss: teacher-forcing L1 + K-step rollout L1 (:mod:`jepa.train.ac_losses`). Validation on
-held-out episodes compares 2- and 4-step open-loop rollout errors with copying the last frame.
-The result is written as a world model (``world_model.pt``) ready for planning.
+computed once and cached in the run folder (``features/``, :mod:`jepa.data.feature_cache`), so CPU
+training never re-encodes a frame. Loss: teacher-forcing L1 + K-step rollout L1
+(:mod:`jepa.train.ac_losses`). Validation on held-out episodes compares 2- and 4-step open-loop
+rollout errors with copying the last frame. The result is written as a world model
+(``world_model.pt``) ready for planning.
 """
 
 from __future__ import annotations
@@ -13,29 +14,31 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
 from jepa.config import config_parser, parse_config, save_config
+from jepa.data.feature_cache import FeatureCache, encoder_identity, file_identity, fill_cache
 from jepa.data.trajectories import TrajectoryDataset, window_starts
 from jepa.device import autocast, cuda_precision, resolve_device
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
-from jepa.train.batches import BatchStream, GlobalBatches
+from jepa.train.batches import BatchStream, GlobalBatches, first_readable
 from jepa.train.checkpointing import Checkpointer
 from jepa.train.distributed import all_reduce_gradients, init_distributed
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
 from jepa.train.optim import build_adamw, set_lr_wd
 from jepa.train.schedules import LRSchedule
-from jepa.world_model import WorldModel
+from jepa.world_model import StateUpdateConfig, WorldModel
 
 
 @dataclass
 class ACDataConfig:
     """``source``: ``trajectories`` (the project's clip format at ``path``) or ``droid`` (raw DROID: ``path``
-    lists one episode folder per line). ``cache_features`` encodes every frame once into ``features.pt``
+    lists one episode folder per line). ``cache_features`` encodes every frame once into ``features/``
     (small datasets); otherwise, and always for DROID, frames are encoded inside each training step.
     ``window``: frames per training window (0 = ``rollout_steps + 1``; the release uses 8)."""
 
@@ -55,6 +58,8 @@ class ACDataConfig:
 class ACModelConfig:
     encoder: str = "runs/pretrain-tiny/latest.pt"  # a checkpoint path or a named backbone
     encoder_key: str = "target_encoder"
+    # "random": the encoder's architecture freshly initialised (seeded by meta.seed), a baseline
+    encoder_init: Literal["pretrained", "random"] = "pretrained"
     embed_dim: int = 128
     depth: int = 3
     num_heads: int = 4
@@ -90,7 +95,7 @@ class ACConfig:
     data: ACDataConfig = field(default_factory=ACDataConfig)
     model: ACModelConfig = field(default_factory=ACModelConfig)
     # How the planner advances the proprioceptive state: additive per-dim scale (Fetch: 0.05 m per unit) or pose.
-    state_update: dict = field(default_factory=lambda: {"kind": "additive", "scale": [0.05, 0.05, 0.05, 0.0]})
+    state_update: StateUpdateConfig = field(default_factory=StateUpdateConfig)
     optimization: ACOptimConfig = field(default_factory=ACOptimConfig)
     meta: ACMetaConfig = field(default_factory=ACMetaConfig)
 
@@ -104,33 +109,43 @@ class EpisodeFeatures:
     states: list[torch.Tensor]  # [T, S]
 
 
-def encode_dataset(world: WorldModel, root: str, batch: int, cache: Path, progress: bool = True) -> EpisodeFeatures:
-    """Features of every frame (cached in ``cache``; reused when the dataset and encoder are unchanged)."""
-    data = TrajectoryDataset(root)
-    key = {"episodes": [(e["id"], e["length"]) for e in data.episodes], "encoder": world.encoder.arch}
-    if cache.exists():
-        saved = torch.load(cache, map_location="cpu", weights_only=True)
-        if saved.get("key") == json.dumps(key) and torch.equal(saved["probe"], _probe(world)):
-            return EpisodeFeatures(saved["z"], saved["actions"], saved["states"])
-    from tqdm import tqdm
+class EpisodeItems:
+    """The episodes of a trajectory dataset as feature-cache items: keyed by the episode's file, with
+    its index entry and the file's size and modification time as the source."""
 
-    zs, actions, states = [], [], []
-    for i in tqdm(range(len(data)), desc="encode frames", unit="episode", disable=not progress):
-        ep = data.load(i)
+    def __init__(self, data: TrajectoryDataset) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def key(self, i: int) -> str:
+        return str(self.data.episodes[i]["file"])
+
+    def source(self, i: int) -> dict:
+        entry = self.data.episodes[i]
+        return {"entry": entry, "file": file_identity(self.data.root / entry["file"], self.data.root)}
+
+    def __getitem__(self, i: int) -> dict:
+        return {"episode": self.data.load(i)}
+
+
+def encode_dataset(world: WorldModel, root: str, batch: int, cache_dir: Path, progress: bool = True) -> EpisodeFeatures:
+    """Features of every frame, from the feature cache at ``cache_dir`` (:mod:`jepa.data.feature_cache`):
+    an episode is encoded again only when it, the encoder's weights or the image size changed."""
+    items = EpisodeItems(TrajectoryDataset(root))
+    identity = {"encoder": encoder_identity(world.encoder), "image_size": world.image_size,
+                "features": "WorldModel.encode of each frame, layer-normed", "dtype": "float16"}
+    cache = FeatureCache(cache_dir, identity)
+
+    def encode(batch_items: list[dict]) -> list[dict]:
+        ep = batch_items[0]["episode"]
         z = torch.cat([world.encode(ep.frames[j : j + batch]).cpu() for j in range(0, len(ep), batch)])
-        zs.append(z.half())
-        actions.append(torch.from_numpy(ep.actions))
-        states.append(torch.from_numpy(ep.states))
-    from jepa.checkpoints import atomic_torch_save
+        return [{"z": z.half(), "actions": torch.from_numpy(ep.actions), "states": torch.from_numpy(ep.states)}]
 
-    atomic_torch_save({"key": json.dumps(key), "probe": _probe(world), "z": zs, "actions": actions,
-                       "states": states}, cache)
-    return EpisodeFeatures(zs, actions, states)
-
-
-def _probe(world: WorldModel) -> torch.Tensor:
-    """A fingerprint of the encoder's weights (so a changed encoder invalidates the cache)."""
-    return torch.stack([p.detach().float().sum().cpu() for p in world.encoder.parameters()])
+    fill_cache(cache, items, encode, progress=progress, desc="encode frames")
+    entries = [cache.get(items.key(i)) for i in range(len(items))]
+    return EpisodeFeatures([e["z"] for e in entries], [e["actions"] for e in entries], [e["states"] for e in entries])
 
 
 class FeatureWindows(torch.utils.data.Dataset):
@@ -173,21 +188,13 @@ class RawWindows(torch.utils.data.Dataset):
         return len(self.windows)
 
     def __getitem__(self, key) -> dict:
-        import warnings
-
         from jepa.data.trajectories import TrajectoryFormatError
         from jepa.data.video import VideoReadError
 
         index = key[3] if isinstance(key, tuple) else key
-        for skipped in range(self.max_skips + 1):
-            try:
-                item = self.windows[(index + skipped) % len(self.windows)]
-            except (TrajectoryFormatError, VideoReadError) as err:
-                warnings.warn(f"skipping an unreadable window: {err}", stacklevel=2)
-                continue
-            return {"frames": item["frames"], "states": item["states"], "actions": item["actions"],
-                    "skipped": skipped}
-        raise RuntimeError(f"{self.max_skips + 1} windows in a row from index {index} could not be read")
+        item, skipped = first_readable(self.windows.__getitem__, index, len(self.windows),
+                                       (TrajectoryFormatError, VideoReadError), "window", self.max_skips)
+        return {"frames": item["frames"], "states": item["states"], "actions": item["actions"], "skipped": skipped}
 
 
 # ---------------------------------------------------------------------------------------- build & step
@@ -195,7 +202,8 @@ class RawWindows(torch.utils.data.Dataset):
 def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, state_dim: int) -> WorldModel:
     from jepa.hub import load_backbone
 
-    encoder = load_backbone(cfg.model.encoder, key=cfg.model.encoder_key, device=device)
+    encoder = load_backbone(cfg.model.encoder, key=cfg.model.encoder_key, device=device,
+                            init=cfg.model.encoder_init, seed=cfg.meta.seed)
     grid = encoder.token_grid(encoder.tubelet_size, *encoder.img_size)
     m = cfg.model
     predictor = ActionConditionedPredictor(encoder.embed_dim, grid[1:], m.embed_dim, m.depth, m.num_heads,
@@ -296,7 +304,7 @@ def build_windows(world: WorldModel, cfg: ACConfig, window: int, run_dir: Path):
         train_eps, val_eps = split_episodes(len(TrajectoryDataset(d.path)), d.val_episodes)
         train = RawWindows(TrajectoryWindows(d.path, window, d.frame_step, train_eps))
         return train, (RawWindows(TrajectoryWindows(d.path, 5, d.frame_step, val_eps)) if val_eps else None)
-    feats = encode_dataset(world, d.path, d.encode_batch, run_dir / "features.pt", cfg.meta.progress)
+    feats = encode_dataset(world, d.path, d.encode_batch, run_dir / "features", cfg.meta.progress)
     train_eps, val_eps = split_episodes(len(feats.z), d.val_episodes)
     train = FeatureWindows(feats, train_eps, window, d.frame_step)
     return train, (FeatureWindows(feats, val_eps, 5, d.frame_step) if val_eps else None)

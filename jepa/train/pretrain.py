@@ -21,7 +21,7 @@ from jepa.config import config_parser, parse_config, save_config
 from jepa.device import autocast, cuda_precision, resolve_device
 from jepa.masks import MaskCollator, MaskConfig
 from jepa.models.predictor import MaskedPredictor
-from jepa.models.vit import VisionTransformer, build_vit, feature_layer_norm
+from jepa.models.vit import VisionTransformer, ViTArchConfig, feature_layer_norm
 from jepa.train.batches import BatchStream, ClipDataset, GlobalBatches
 from jepa.train.checkpointing import Checkpointer
 from jepa.train.distributed import DistInfo, all_reduce_gradients, init_distributed, shard_fsdp
@@ -48,14 +48,9 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    size: str = "tiny"
-    embed_dim: int = 128
-    depth: int = 4
-    num_heads: int = 4
-    patch_size: int = 8
-    tubelet_size: int = 2
-    pos_encoding: str = "rope_tiled"
+class ModelConfig(ViTArchConfig):
+    """The encoder's architecture (:class:`~jepa.models.vit.ViTArchConfig`) and the predictor's."""
+
     pred_embed_dim: int = 96
     pred_depth: int = 3
     pred_num_heads: int = 4
@@ -110,9 +105,7 @@ class PretrainConfig:
 # ------------------------------------------------------------------------------------------ build
 
 def build_encoder(m: ModelConfig, data: DataConfig) -> VisionTransformer:
-    return build_vit(m.size, img_size=data.crop_size, num_frames=data.frames_per_clip, patch_size=m.patch_size,
-                     tubelet_size=m.tubelet_size, embed_dim=m.embed_dim, depth=m.depth, num_heads=m.num_heads,
-                     pos_encoding=m.pos_encoding, use_activation_checkpointing=m.activation_checkpointing)
+    return m.build(data.crop_size, data.frames_per_clip, use_activation_checkpointing=m.activation_checkpointing)
 
 
 def build_source(d: DataConfig):
