@@ -25,9 +25,9 @@ To give a config range checks::
             positive(self, "samples")
             in_range(self, "momentum", 0.0, 1.0)
 
-A check that involves a nested config names the nested key (``require(self.data.frames >=
-self.model.tubelet, "data.frames", ...)``). A subclass that needs its own ``__post_init__`` calls
-``super().__post_init__()`` at its end.
+A check that involves a nested config names the nested key, and the other keys it reads
+(``require(self.data.frames >= self.model.tubelet, "data.frames", "...", ["model.tubelet"])``).
+A subclass that needs its own ``__post_init__`` calls ``super().__post_init__()`` at its end.
 """
 
 from __future__ import annotations
@@ -56,15 +56,17 @@ class ConfigError(ValueError):
 
 
 class ConfigValueError(ConfigError):
-    """A value outside its allowed range; ``key`` is relative to the config that checked it."""
+    """A value outside its allowed range; ``key`` (and the ``related`` keys of a check across fields)
+    are relative to the config that checked it."""
 
-    def __init__(self, key: str, problem: str) -> None:
-        self.key, self.problem = key, problem
+    def __init__(self, key: str, problem: str, related: Sequence[str] = ()) -> None:
+        self.key, self.problem, self.related = key, problem, tuple(related)
         super().__init__(f"key {key!r}: {problem}")
 
     def under(self, prefix: str) -> ConfigValueError:
-        """The same error with ``key`` seen from the parent config at ``prefix``."""
-        return ConfigValueError(f"{prefix}.{self.key}" if prefix else self.key, self.problem)
+        """The same error with its keys seen from the parent config at ``prefix``."""
+        up = (lambda k: f"{prefix}.{k}") if prefix else (lambda k: k)  # noqa: E731
+        return ConfigValueError(up(self.key), self.problem, [up(k) for k in self.related])
 
 
 class Checked:
@@ -124,10 +126,11 @@ def _fail(cfg: object, key: str, problem: str) -> ConfigValueError:
     return ConfigValueError(key, f"{problem}, got {_value(cfg, key)!r}")
 
 
-def require(condition: bool, key: str, problem: str) -> None:
-    """Raise ``ConfigValueError(key, problem)`` unless ``condition`` (for checks across fields)."""
+def require(condition: bool, key: str, problem: str, related: Sequence[str] = ()) -> None:
+    """Raise ``ConfigValueError(key, problem)`` unless ``condition``; a check across fields names the
+    other fields it reads in ``related`` (so the error can point at the override that set them)."""
     if not condition:
-        raise ConfigValueError(key, problem)
+        raise ConfigValueError(key, problem, related)
 
 
 def positive(cfg: object, *keys: str) -> None:
@@ -147,7 +150,7 @@ def non_negative(cfg: object, *keys: str) -> None:
 def in_range(cfg: object, key: str, low: float, high: float) -> None:
     """Each value is a finite number in ``[low, high]``; ``None`` passes."""
     if not all(_number(v) and math.isfinite(v) and low <= v <= high for v in _values(cfg, key)):
-        raise _fail(cfg, key, f"must be in [{low}, {high}]")
+        raise _fail(cfg, key, f"must be in [{low:g}, {high:g}]")
 
 
 def ordered_pair(cfg: object, key: str) -> None:
@@ -215,7 +218,7 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
     try:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as e:
-        raise ConfigError(f"{_source(getattr(e, 'full_key', None), None, overrides)}: {_describe(e)}") from None
+        raise ConfigError(f"{_bad_override(cfg, overrides)}: {_describe(e)}") from None
     token = _DEFER_CHECKS.set(True)
     try:
         obj = OmegaConf.to_object(cfg)
@@ -228,18 +231,29 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
     try:
         run_checks(obj)
     except ConfigValueError as e:
-        raise ConfigError(f"{_source(e.key, path, overrides)}: {e}") from None
+        raise ConfigError(f"{_source(e.key, path, overrides, e.related)}: {e}") from None
     return obj
 
 
-def _source(key: str | None, path: Path | None, overrides: Sequence[str]) -> str:
-    """Where the value at ``key`` came from: the override that sets it (or a parent or child of it),
-    else the file, else the overrides or the defaults."""
-    if key:
-        key = re.sub(r"\[\d+\]", "", key)
+def _bad_override(cfg: Any, overrides: Sequence[str]) -> str:
+    """The first override that does not merge on its own (omegaconf names keys inside list
+    elements without the list's path, so the key alone may not say which override it was)."""
+    for o in overrides:
+        try:
+            OmegaConf.merge(cfg, OmegaConf.from_dotlist([o]))
+        except OmegaConfBaseException:
+            return f"override {o!r}"
+    return f"override {list(overrides)}"
+
+
+def _source(key: str | None, path: Path | None, overrides: Sequence[str], related: Sequence[str] = ()) -> str:
+    """Where the value at ``key`` (or at one of the ``related`` keys) came from: the override that sets
+    it (or a parent or child of it), else the file, else the overrides or the defaults."""
+    for k in [key, *related] if key else []:
+        k = re.sub(r"\[\d+\]", "", k)
         for o in overrides:
             okey = o.split("=", 1)[0].strip()
-            if okey == key or key.startswith(okey + ".") or okey.startswith(key + "."):
+            if okey == k or k.startswith(okey + ".") or okey.startswith(k + "."):
                 return f"override {o!r}"
     if path is not None:
         return str(path)

@@ -133,7 +133,8 @@ class AnticipationConfig(Checked):
                 "backbone.future_tokens reads the last block's tokens only; set backbone.out_layers=null")
         if b.checkpoint is None:
             require(self.data.frames_per_clip >= b.tubelet_size, "data.frames_per_clip",
-                    f"must be at least backbone.tubelet_size={b.tubelet_size}, got {self.data.frames_per_clip}")
+                    f"must be at least backbone.tubelet_size={b.tubelet_size}, got {self.data.frames_per_clip}",
+                    ["backbone.tubelet_size"])
 
 
 # ------------------------------------------------------------------------------------------ data

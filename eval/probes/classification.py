@@ -72,7 +72,7 @@ class ClassifyConfig(Checked):
         if self.backbone.checkpoint is None:
             require(self.data.frames_per_clip >= self.backbone.tubelet_size, "data.frames_per_clip",
                     f"must be at least backbone.tubelet_size={self.backbone.tubelet_size}, "
-                    f"got {self.data.frames_per_clip}")
+                    f"got {self.data.frames_per_clip}", ["backbone.tubelet_size"])
 
 
 def spatial_views(frames: np.ndarray, crop: int, num_views: int) -> Tensor:

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from jepa.config import config_parser, parse_config, save_config
+from jepa.config import Checked, config_parser, known_device, non_negative, parse_config, positive, require, save_config
 from jepa.data.feature_cache import FeatureCache, encoder_identity, file_identity, fill_cache
 from jepa.data.trajectories import TrajectoryDataset, window_starts
 from jepa.device import autocast, cuda_precision, resolve_device
@@ -36,13 +36,13 @@ from jepa.world_model import StateUpdateConfig, WorldModel
 
 
 @dataclass
-class ACDataConfig:
+class ACDataConfig(Checked):
     """``source``: ``trajectories`` (the project's clip format at ``path``) or ``droid`` (raw DROID: ``path``
     lists one episode folder per line). ``cache_features`` encodes every frame once into ``features/``
     (small datasets); otherwise, and always for DROID, frames are encoded inside each training step.
     ``window``: frames per training window (0 = ``rollout_steps + 1``; the release uses 8)."""
 
-    source: str = "trajectories"
+    source: Literal["trajectories", "droid"] = "trajectories"
     path: str = "runs/clips"
     frame_step: int = 1
     window: int = 0
@@ -53,9 +53,14 @@ class ACDataConfig:
     val_episodes: int = 20  # the last episodes of the dataset are held out
     encode_batch: int = 64
 
+    def check(self) -> None:
+        positive(self, "frame_step", "droid_fps", "droid_max_aspect", "encode_batch")
+        non_negative(self, "window", "num_workers", "val_episodes")
+        require(self.window != 1, "window", "must be 0 (rollout_steps + 1) or at least 2, got 1")
+
 
 @dataclass
-class ACModelConfig:
+class ACModelConfig(Checked):
     encoder: str = "runs/pretrain-tiny/latest.pt"  # a checkpoint path or a named backbone
     encoder_key: str = "target_encoder"
     # "random": the encoder's architecture freshly initialised (seeded by meta.seed), a baseline
@@ -67,9 +72,14 @@ class ACModelConfig:
     predict_residual: bool = True
     zero_init_output: bool = True
 
+    def check(self) -> None:
+        positive(self, "embed_dim", "depth", "num_heads", "mlp_ratio")
+        require(self.embed_dim % self.num_heads == 0, "num_heads",
+                f"must divide embed_dim={self.embed_dim}, got {self.num_heads}")
+
 
 @dataclass
-class ACOptimConfig:
+class ACOptimConfig(Checked):
     batch_size: int = 32
     max_steps: int = 600
     rollout_steps: int = 2
@@ -78,9 +88,13 @@ class ACOptimConfig:
     weight_decay: float = 0.04
     clip_grad: float | None = 1.0
 
+    def check(self) -> None:
+        positive(self, "batch_size", "max_steps", "rollout_steps", "clip_grad")
+        non_negative(self, "weight_decay")
+
 
 @dataclass
-class ACMetaConfig:
+class ACMetaConfig(Checked):
     run_dir: str = "runs/ac-tiny"
     seed: int = 0
     device: str = "auto"
@@ -89,15 +103,25 @@ class ACMetaConfig:
     log_every: int = 10
     progress: bool = True
 
+    def check(self) -> None:
+        known_device(self, "device")
+        positive(self, "checkpoint_every", "log_every")
+
 
 @dataclass
-class ACConfig:
+class ACConfig(Checked):
     data: ACDataConfig = field(default_factory=ACDataConfig)
     model: ACModelConfig = field(default_factory=ACModelConfig)
     # How the planner advances the proprioceptive state: additive per-dim scale (Fetch: 0.05 m per unit) or pose.
     state_update: StateUpdateConfig = field(default_factory=StateUpdateConfig)
     optimization: ACOptimConfig = field(default_factory=ACOptimConfig)
     meta: ACMetaConfig = field(default_factory=ACMetaConfig)
+
+    def check(self) -> None:
+        need = self.optimization.rollout_steps + 1
+        require(self.data.window == 0 or self.data.window >= need, "data.window",
+                f"must be 0 or at least optimization.rollout_steps + 1 = {need}, got {self.data.window}",
+                ["optimization.rollout_steps"])
 
 
 # ---------------------------------------------------------------------------------------- features
@@ -275,8 +299,6 @@ def data_dims(d: ACDataConfig) -> tuple[int, int]:
     """``(action_dim, state_dim)`` of the dataset."""
     if d.source == "droid":
         return 7, 7
-    if d.source != "trajectories":
-        raise ValueError(f"data.source must be 'trajectories' or 'droid', got {d.source!r}")
     index = TrajectoryDataset(d.path).index
     return index["action_dim"], index["state_dim"]
 

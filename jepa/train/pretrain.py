@@ -12,12 +12,25 @@ import copy
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from jepa.checkpoints import FORMAT, FORMAT_VERSION
-from jepa.config import config_parser, parse_config, save_config
+from jepa.config import (
+    Checked,
+    config_parser,
+    in_range,
+    known_device,
+    non_empty,
+    non_negative,
+    ordered_pair,
+    parse_config,
+    positive,
+    require,
+    save_config,
+)
 from jepa.device import autocast, cuda_precision, resolve_device
 from jepa.masks import MaskCollator, MaskConfig
 from jepa.models.predictor import MaskedPredictor
@@ -33,8 +46,8 @@ from jepa.train.schedules import LRSchedule, cosine_between, linear_between
 
 
 @dataclass
-class DataConfig:
-    source: str = "trajectories"  # "trajectories" (robot clips) or "csv" (video lists)
+class DataConfig(Checked):
+    source: Literal["trajectories", "csv"] = "trajectories"  # robot clips, or video lists
     paths: list[str] = field(default_factory=lambda: ["runs/clips"])
     weights: list[float] | None = None  # mixing weights of several paths (sampled with replacement)
     frames_per_clip: int = 2
@@ -45,6 +58,20 @@ class DataConfig:
     random_resize_aspect_ratio: tuple[float, float] = (0.75, 1.35)
     horizontal_flip: bool = True
     num_workers: int = 0
+
+    def check(self) -> None:
+        non_empty(self, "paths")
+        if self.weights is not None:
+            require(len(self.weights) == len(self.paths), "weights",
+                    f"needs one weight per path ({len(self.paths)}), got {len(self.weights)}")
+            non_negative(self, "weights")
+            require(sum(self.weights) > 0, "weights", f"must not all be 0, got {self.weights}")
+        positive(self, "frames_per_clip", "frame_step", "fps", "crop_size", "random_resize_scale",
+                 "random_resize_aspect_ratio")
+        in_range(self, "random_resize_scale", 0.0, 1.0)
+        ordered_pair(self, "random_resize_scale")
+        ordered_pair(self, "random_resize_aspect_ratio")
+        non_negative(self, "num_workers")
 
 
 @dataclass
@@ -57,9 +84,15 @@ class ModelConfig(ViTArchConfig):
     num_mask_tokens: int = 2
     activation_checkpointing: bool = False
 
+    def check(self) -> None:
+        super().check()
+        positive(self, "pred_embed_dim", "pred_depth", "pred_num_heads", "num_mask_tokens")
+        require(self.pred_embed_dim % self.pred_num_heads == 0, "pred_num_heads",
+                f"must divide pred_embed_dim={self.pred_embed_dim}, got {self.pred_num_heads}")
+
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Checked):
     global_batch: int = 32
     max_steps: int = 1000
     lr: LRSchedule = field(default_factory=lambda: LRSchedule(kind="cosine", base=5e-4, start=1e-4, final=1e-5,
@@ -69,9 +102,14 @@ class OptimConfig:
     clip_grad: float | None = None
     loss_exp: float = 1.0
 
+    def check(self) -> None:
+        positive(self, "global_batch", "max_steps", "clip_grad", "loss_exp")
+        non_negative(self, "weight_decay")
+        in_range(self, "ema", 0.0, 1.0)
+
 
 @dataclass
-class MetaConfig:
+class MetaConfig(Checked):
     run_dir: str = "runs/pretrain"
     seed: int = 0
     device: str = "auto"
@@ -85,21 +123,33 @@ class MetaConfig:
     # "ddp": every process holds the whole model, gradients are averaged (one all-reduce);
     # "fsdp": parameters, gradients and optimizer state are sharded over the processes (FSDP2) —
     # for models that do not fit one GPU. Both run under torchrun with gloo (CPU) or NCCL (GPU).
-    parallel: str = "ddp"
+    parallel: Literal["ddp", "fsdp"] = "ddp"
 
-    def __post_init__(self) -> None:
-        if self.parallel not in ("ddp", "fsdp"):
-            raise ValueError(f"meta.parallel must be 'ddp' or 'fsdp', got {self.parallel!r}")
+    def check(self) -> None:
+        known_device(self, "device")
+        positive(self, "checkpoint_every", "log_every")
+        non_negative(self, "keep_checkpoints")
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(Checked):
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     masks: list[MaskConfig] = field(default_factory=lambda: [
         MaskConfig(num_blocks=4, spatial_scale=(0.15, 0.15)), MaskConfig(num_blocks=1, spatial_scale=(0.5, 0.5))])
     optimization: OptimConfig = field(default_factory=OptimConfig)
     meta: MetaConfig = field(default_factory=MetaConfig)
+
+    def check(self) -> None:
+        d, m = self.data, self.model
+        require(d.frames_per_clip == 1 or d.frames_per_clip >= m.tubelet_size, "data.frames_per_clip",
+                f"must be 1 (an image model) or at least model.tubelet_size={m.tubelet_size}, got {d.frames_per_clip}",
+                ["model.tubelet_size"])
+        require(d.crop_size % m.patch_size == 0, "data.crop_size",
+                f"must be a multiple of model.patch_size={m.patch_size}, got {d.crop_size}", ["model.patch_size"])
+        non_empty(self, "masks")
+        require(m.num_mask_tokens >= len(self.masks), "model.num_mask_tokens",
+                f"needs one mask token per mask config ({len(self.masks)}), got {m.num_mask_tokens}", ["masks"])
 
 
 # ------------------------------------------------------------------------------------------ build
@@ -113,10 +163,8 @@ def build_source(d: DataConfig):
 
     if d.source == "trajectories":
         sources = [TrajectoryClipSource(p, d.frames_per_clip, d.frame_step or 1) for p in d.paths]
-    elif d.source == "csv":
-        sources = [VideoCSVSource(p, d.frames_per_clip, d.frame_step, d.fps) for p in d.paths]
     else:
-        raise ValueError(f"data.source must be 'trajectories' or 'csv', got {d.source!r}")
+        sources = [VideoCSVSource(p, d.frames_per_clip, d.frame_step, d.fps) for p in d.paths]
     return MixedSource(sources, d.weights)
 
 
