@@ -56,7 +56,6 @@ class ACDataConfig(Checked):
     def check(self) -> None:
         positive(self, "frame_step", "droid_fps", "droid_max_aspect", "encode_batch")
         non_negative(self, "window", "num_workers", "val_episodes")
-        require(self.window != 1, "window", "must be 0 (rollout_steps + 1) or at least 2, got 1")
 
 
 @dataclass
