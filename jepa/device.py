@@ -1,8 +1,21 @@
-"""Device names in configs: ``"auto"`` means CUDA when present, else the CPU."""
+"""Device names in configs (``"auto"`` means CUDA when present, else the CPU) and mixed precision."""
 
 from __future__ import annotations
 
+import contextlib
+import re
+from typing import Literal
+
 import torch
+
+Precision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def is_device_name(name: str) -> bool:
+    """Whether ``name`` is a device a config may name: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    return isinstance(name, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name) is not None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -10,3 +23,19 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def autocast(device: torch.device | str, precision: str = "fp32") -> contextlib.AbstractContextManager:
+    """``torch.autocast`` on ``device``'s type at ``precision`` (``"bf16"`` or ``"fp16"``); ``"fp32"``:
+    no autocast. Callers that use reduced precision on CUDA only pass ``"fp32"`` elsewhere."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision not in _DTYPES:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return torch.autocast(torch.device(device).type, dtype=_DTYPES[precision])
+
+
+def cuda_precision(device: torch.device, precision: str) -> str:
+    """``precision`` on CUDA, ``"fp32"`` on any other device (the trainers' and encoders' rule:
+    reduced precision is a CUDA speed-up, the CPU stays exact)."""
+    return precision if device.type == "cuda" else "fp32"

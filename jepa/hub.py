@@ -16,6 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -104,6 +105,17 @@ def resolve_checkpoint(name: str) -> Path:
     )
 
 
+RANDOM_INIT_SEED = 12345  # offset of random-init seeds: seed 0 is never a copy of a model built at seed 0
+
+
+def random_init(arch: dict, seed: int = 0) -> VisionTransformer:
+    """A freshly initialised ``VisionTransformer(**arch)`` (a random-encoder baseline), its weights
+    seeded by ``RANDOM_INIT_SEED + seed``; the global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED + seed)
+        return VisionTransformer(**arch)
+
+
 def load_backbone(
     name_or_path: str | os.PathLike,
     checkpoint: str | os.PathLike | None = None,
@@ -111,6 +123,8 @@ def load_backbone(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     arch: dict | None = None,
+    init: Literal["pretrained", "random"] = "pretrained",
+    seed: int = 0,
 ) -> VisionTransformer:
     """A frozen encoder (eval mode, no gradients) from a named backbone or a checkpoint path.
 
@@ -122,7 +136,11 @@ def load_backbone(
         device, dtype: where and in which precision to put the module.
         arch: ``VisionTransformer`` arguments for what a bare official checkpoint does not record
             (``num_heads`` of a non-released width, the nominal ``img_size``/``num_frames``).
+        init: ``"pretrained"`` (the file's weights) or ``"random"``: the same architecture freshly
+            initialised by :func:`random_init` with ``seed`` (a baseline).
     """
+    if init not in ("pretrained", "random"):
+        raise ValueError(f"init must be 'pretrained' or 'random', got {init!r}")
     name = str(name_or_path)
     if name in BACKBONES:
         path = Path(checkpoint) if checkpoint is not None else resolve_checkpoint(name)
@@ -134,6 +152,8 @@ def load_backbone(
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder, and not a backbone name ({list_backbones()})")
         model = _load_path(path, key, None, arch)
+    if init == "random":
+        model = random_init(dict(model.arch), seed)
     return freeze(model.to(device=device, dtype=dtype))
 
 

@@ -21,26 +21,35 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from jepa.config import Checked, in_range, ordered_pair, positive
+
+TemporalAnchor = Literal["random", "end"]
+TEMPORAL_ANCHORS: tuple[str, ...] = get_args(TemporalAnchor)
+
 
 @dataclass(frozen=True)
-class MaskConfig:
+class MaskConfig(Checked):
+    """Blocks of one mask: ``spatial_scale`` and ``temporal_scale`` are (low, high) fractions of the
+    grid's area and length in (0, 1]; ``aspect_ratio`` a (low, high) height/width ratio."""
+
     num_blocks: int = 8
     spatial_scale: tuple[float, float] = (0.15, 0.15)
     aspect_ratio: tuple[float, float] = (0.75, 1.5)
     temporal_scale: tuple[float, float] = (1.0, 1.0)
-    temporal_anchor: str = "random"  # "random": blocks anywhere in time; "end": ending at the last step
+    temporal_anchor: TemporalAnchor = "random"  # "random": blocks anywhere in time; "end": ending at the last step
 
-    def __post_init__(self) -> None:
-        if self.temporal_anchor not in TEMPORAL_ANCHORS:
-            raise ValueError(f"mask temporal_anchor must be one of {TEMPORAL_ANCHORS}, got {self.temporal_anchor!r}")
-
-
-TEMPORAL_ANCHORS = ("random", "end")
+    def check(self) -> None:
+        positive(self, "num_blocks", "spatial_scale", "aspect_ratio", "temporal_scale")
+        in_range(self, "spatial_scale", 0.0, 1.0)
+        in_range(self, "temporal_scale", 0.0, 1.0)
+        for key in ("spatial_scale", "aspect_ratio", "temporal_scale"):
+            ordered_pair(self, key)
 SHORT_RANGE = MaskConfig(num_blocks=8, spatial_scale=(0.15, 0.15))
 LONG_RANGE = MaskConfig(num_blocks=2, spatial_scale=(0.7, 0.7))
 RELEASED_MASKS = (SHORT_RANGE, LONG_RANGE)

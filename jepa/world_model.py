@@ -15,13 +15,18 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from jepa.config import Checked, non_empty, require
 from jepa.data.transforms import normalize_frames
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.models.vit import VisionTransformer, feature_layer_norm
@@ -69,26 +74,53 @@ class PoseStateUpdate(nn.Module):
         return torch.cat([xyz, _matrix_to_euler_xyz(rot), grip], dim=-1)
 
 
-def build_state_update(spec: dict) -> nn.Module:
-    """``{"kind": "additive", "scale": [...]}`` or ``{"kind": "pose"}``."""
-    if spec.get("kind") == "additive":
-        return AdditiveStateUpdate(list(spec["scale"]))
-    if spec.get("kind") == "pose":
-        return PoseStateUpdate()
-    raise ValueError(f"unknown state update {spec!r}; use kind 'additive' (with scale) or 'pose'")
+@dataclass
+class StateUpdateConfig(Checked):
+    """How the planner advances the proprioceptive state: ``additive`` (``state += scale * action``
+    per dimension; the default is the simulated Fetch arm, 0.05 m per unit action, gripper fixed) or
+    ``pose`` (:class:`PoseStateUpdate`; ``scale`` is not used)."""
+
+    kind: Literal["additive", "pose"] = "additive"
+    scale: list[float] = field(default_factory=lambda: [0.05, 0.05, 0.05, 0.0])
+
+    def check(self) -> None:
+        if self.kind == "additive":
+            non_empty(self, "scale")
+        for i, v in enumerate(self.scale):
+            require(math.isfinite(v), f"scale[{i}]", f"must be finite, got {v!r}")
+
+
+def state_update_config(spec: StateUpdateConfig | Mapping) -> StateUpdateConfig:
+    """A :class:`StateUpdateConfig`, also from the plain dict that world-model files store (older files
+    hold ``{"kind": "pose"}`` without a scale); an unknown key is an error."""
+    if isinstance(spec, StateUpdateConfig):
+        return spec
+    unknown = sorted(set(spec) - {f.name for f in fields(StateUpdateConfig)})
+    if unknown:
+        raise ValueError(f"state update {dict(spec)!r}: unknown key(s) {unknown}; use kind and scale")
+    return StateUpdateConfig(**{k: (list(v) if k == "scale" else v) for k, v in spec.items()})
+
+
+def build_state_update(spec: StateUpdateConfig | Mapping) -> nn.Module:
+    """The state-update module of ``spec`` (a :class:`StateUpdateConfig` or its dict)."""
+    spec = state_update_config(spec)
+    if spec.kind == "additive":
+        return AdditiveStateUpdate(list(spec.scale))
+    return PoseStateUpdate()
 
 
 class WorldModel(nn.Module):
-    """Frozen ``encoder`` + ``predictor`` + a state update (``state_update`` spec); see the module docstring."""
+    """Frozen ``encoder`` + ``predictor`` + a state update (a :class:`StateUpdateConfig` or its dict);
+    see the module docstring."""
 
-    def __init__(self, encoder: VisionTransformer, predictor: ActionConditionedPredictor, state_update: dict,
-                 image_size: int, frame_step: int = 1) -> None:
+    def __init__(self, encoder: VisionTransformer, predictor: ActionConditionedPredictor,
+                 state_update: StateUpdateConfig | Mapping, image_size: int, frame_step: int = 1) -> None:
         super().__init__()
         self.frame_step = int(frame_step)  # env steps between the frames it was trained on (one action block)
         self.encoder = encoder.eval().requires_grad_(False)
         self.predictor = predictor
-        self.state_update_spec = dict(state_update)
-        self.state_update = build_state_update(state_update)
+        self.state_update_spec = asdict(state_update_config(state_update))  # stored in files as a dict
+        self.state_update = build_state_update(self.state_update_spec)
         self.image_size = image_size
 
     @property

@@ -48,3 +48,15 @@ def make_world_model(state_update=None):
     pred = ActionConditionedPredictor(32, (4, 4), predictor_embed_dim=24, depth=2, num_heads=2, action_dim=4,
                                       state_dim=4, predict_residual=True)
     return WorldModel(enc, pred, state_update or {"kind": "additive", "scale": [0.05, 0.05, 0.05, 0.0]}, 32).eval()
+
+
+def assert_config_rejects(schema, override: str, key: str, problem: str) -> None:
+    """Loading ``schema`` with ``override`` fails with a ConfigError naming the override, the key and the problem."""
+    import pytest
+
+    from jepa.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as e:
+        load_config(schema, None, [override])
+    msg = str(e.value)
+    assert f"key '{key}'" in msg and problem in msg and f"override '{override}'" in msg, msg

@@ -41,6 +41,7 @@ import numpy as np
 
 from eval.anticipation.epic import format_timestamp, tail_classes
 from jepa.checkpoints import atomic_path
+from jepa.config import Checked, in_range, non_negative, ordered_pair, positive
 
 VERBS = ("approach", "grasp", "lift", "move", "place", "release", "push", "retreat", "wait")
 _D = 0.12  # zone offset from the table centre along each axis [m]
@@ -65,7 +66,7 @@ EK_HEADER = ("narration_id", "participant_id", "video_id", "narration_timestamp"
 
 
 @dataclass
-class EmbeddedConfig:
+class EmbeddedConfig(Checked):
     """Size of the generated benchmark (defaults: the CPU benchmark, about 1.5 min to render)."""
 
     train_videos: int = 48
@@ -79,6 +80,14 @@ class EmbeddedConfig:
     fps: float = 10.0
     max_speed: float = 0.35  # action units (x 5 cm per step)
     seed: int = 0
+
+    def check(self) -> None:
+        positive(self, "train_videos", "val_videos", "participants", "tasks_per_video", "image_size", "fps",
+                 "max_speed")
+        non_negative(self, "unseen_participants")
+        ordered_pair(self, "tasks_per_video")
+        in_range(self, "push_probability", 0.0, 1.0)
+        in_range(self, "retreat_probability", 0.0, 1.0)
 
 
 @dataclass

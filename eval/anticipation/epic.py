@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -33,8 +34,10 @@ from eval.anticipation.metrics import action_key
 REQUIRED_COLUMNS = ("narration_id", "participant_id", "video_id", "start_timestamp", "stop_timestamp",
                     "start_frame", "stop_frame", "verb_class", "noun_class")
 UNLABELLED_COLUMNS = REQUIRED_COLUMNS[:7]  # the test set's timestamps file has no classes
-WINDOW_ENDS = ("start", "stop_released")
-VIDEO_LAYOUTS = ("auto", "videos", "flat")
+WindowEnd = Literal["start", "stop_released"]
+VideoLayout = Literal["auto", "videos", "flat"]
+WINDOW_ENDS: tuple[str, ...] = get_args(WindowEnd)
+VIDEO_LAYOUTS: tuple[str, ...] = get_args(VideoLayout)
 
 
 class AnnotationError(ValueError):

@@ -8,7 +8,7 @@
    ``anticipation_time`` seconds before the action starts; ``window_end: stop_released`` reproduces
    the released code's window, which ends that long before the action's *stop* frame);
 3. encode each window once with the frozen backbone and cache the tokens ``[N, D]`` on disk
-   (:mod:`eval.probes.features_cache`); unreadable videos and empty windows are skipped and counted; with
+   (:mod:`jepa.data.feature_cache`); unreadable videos and empty windows are skipped and counted; with
    ``backbone.future_tokens`` the frozen pretraining predictor appends its tokens of the moment the
    action starts (tau_a after the window), as the released ``AnticipativeWrapper`` does
    (:class:`jepa.models.future_tokens.FutureTokenEncoder`);
@@ -34,6 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -41,10 +42,11 @@ from torch import Tensor, nn
 
 from eval.anticipation.embedded import EmbeddedConfig
 from eval.anticipation.epic import (
-    WINDOW_ENDS,
     ActionVocab,
     AnnotationError,
     Segment,
+    VideoLayout,
+    WindowEnd,
     observed_indices,
     read_annotations,
     read_class_list,
@@ -52,7 +54,6 @@ from eval.anticipation.epic import (
     video_path,
 )
 from eval.anticipation.metrics import anticipation_metrics
-from eval.probes.features_cache import FeatureSet, Skipped
 from eval.probes.frozen import (
     BackboneConfig,
     EvalMetaConfig,
@@ -61,12 +62,9 @@ from eval.probes.frozen import (
     probe_sweep,
     start_run,
 )
-from eval.probes.probe import (
-    LOSSES,
-    SweepResult,
-    fit_sweep,
-)
-from jepa.config import config_parser, parse_config
+from eval.probes.probe import FeatureSet, SweepResult, fit_sweep
+from jepa.config import Checked, config_parser, in_range, non_negative, parse_config, positive, require
+from jepa.data.feature_cache import Skipped, file_identity
 from jepa.data.transforms import VideoTransform
 from jepa.data.video import VideoReadError, frame_step_for_fps, read_frames, video_info
 
@@ -76,12 +74,12 @@ HEADS = ("verb", "noun", "action")
 # ------------------------------------------------------------------------------------------ config
 
 @dataclass
-class AnticipationDataConfig:
-    source: str = "embedded"  # "embedded" (render the arm benchmark into embedded_root) or "files"
+class AnticipationDataConfig(Checked):
+    source: Literal["embedded", "files"] = "embedded"  # "embedded": render the arm benchmark into embedded_root
     embedded: EmbeddedConfig = field(default_factory=EmbeddedConfig)
     embedded_root: str = "runs/eval/embedded_anticipation_data"
     video_root: str = ""  # files: <video_root>/<participant>/videos/<video_id>.MP4
-    video_layout: str = "auto"  # "videos", "flat" (no videos/ folder) or "auto"
+    video_layout: VideoLayout = "auto"  # "videos", "flat" (no videos/ folder) or "auto"
     video_suffix: str = ".MP4"
     train_csv: str = ""  # files: EPIC_100_train.csv
     val_csv: str = ""  # files: EPIC_100_validation.csv
@@ -93,15 +91,19 @@ class AnticipationDataConfig:
     frames_per_clip: int = 8
     sample_fps: float = 5.0  # frames per second sampled in the window (released: 8)
     anticipation_time: float = 1.0  # tau_a [s]
-    window_end: str = "start"  # "start" (tau_a before the action starts) or "stop_released"
+    window_end: WindowEnd = "start"  # "start" (tau_a before the action starts) or "stop_released"
     crop_size: int = 64
     drop_unseen_val_actions: bool = False  # True: drop val pairs not seen in training (released code)
     max_train_segments: int = 0  # 0 = all
     max_val_segments: int = 0
 
+    def check(self) -> None:
+        non_negative(self, "num_verbs", "num_nouns", "anticipation_time", "max_train_segments", "max_val_segments")
+        positive(self, "frames_per_clip", "sample_fps", "crop_size")
+
 
 @dataclass
-class SubmissionConfig:
+class SubmissionConfig(Checked):
     """Self-declared supervision levels of the challenge's JSON (0-5 each)."""
 
     sls_pt: int = 0
@@ -109,29 +111,30 @@ class SubmissionConfig:
     sls_td: int = 0
     top_actions: int = 100
 
+    def check(self) -> None:
+        for key in ("sls_pt", "sls_tl", "sls_td"):
+            in_range(self, key, 0, 5)
+        positive(self, "top_actions")
+
 
 @dataclass
-class AnticipationConfig:
+class AnticipationConfig(Checked):
     data: AnticipationDataConfig = field(default_factory=AnticipationDataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     submission: SubmissionConfig = field(default_factory=SubmissionConfig)
     meta: EvalMetaConfig = field(default_factory=lambda: EvalMetaConfig(run_dir="runs/eval/anticipation"))
 
-    def __post_init__(self) -> None:
-        if self.data.window_end not in WINDOW_ENDS:
-            raise ValueError(f"data.window_end must be one of {WINDOW_ENDS}, got {self.data.window_end!r}")
-        if self.data.source not in ("embedded", "files"):
-            raise ValueError(f"data.source must be 'embedded' or 'files', got {self.data.source!r}")
-        if self.probe.loss not in LOSSES:
-            raise ValueError(f"probe.loss must be one of {LOSSES}, got {self.probe.loss!r}")
-        if self.backbone.init not in ("pretrained", "random"):
-            raise ValueError(f"backbone.init must be 'pretrained' or 'random', got {self.backbone.init!r}")
-        if self.backbone.future_tokens and self.backbone.init != "pretrained":
-            raise ValueError("backbone.future_tokens needs the pretraining predictor of a checkpoint "
-                             "(backbone.init=pretrained)")
-        if self.backbone.future_tokens and self.backbone.out_layers:
-            raise ValueError("backbone.future_tokens reads the last block's tokens only; set backbone.out_layers=null")
+    def check(self) -> None:
+        b = self.backbone
+        require(not (b.future_tokens and b.init != "pretrained"), "backbone.future_tokens",
+                "backbone.future_tokens needs the pretraining predictor of a checkpoint (backbone.init=pretrained)")
+        require(not (b.future_tokens and b.out_layers), "backbone.out_layers",
+                "backbone.future_tokens reads the last block's tokens only; set backbone.out_layers=null")
+        if b.checkpoint is None:
+            require(self.data.frames_per_clip >= b.tubelet_size, "data.frames_per_clip",
+                    f"must be at least backbone.tubelet_size={b.tubelet_size}, got {self.data.frames_per_clip}",
+                    ["backbone.tubelet_size"])
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -165,10 +168,11 @@ def resolve_files(d: AnticipationDataConfig, progress: bool = True) -> Anticipat
 
 
 class AnticipationClips(torch.utils.data.Dataset):
-    """Observed windows of annotated segments.
+    """Observed windows of annotated segments, as feature-cache items (:class:`eval.probes.frozen.ProbeItems`).
 
     Item ``i``: ``{"key": narration_id, "clips": [1, 1, 3, T, S, S], "labels": {verb, noun, action,
     action_key}}``, or :class:`Skipped` (unreadable video, or no frame before the anticipation point).
+    Its cache source is the segment's annotation and its video file's path, size and modification time.
     """
 
     def __init__(self, segments: Sequence[Segment], vocab: ActionVocab, d: AnticipationDataConfig,
@@ -179,6 +183,16 @@ class AnticipationClips(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.segments)
+
+    def key(self, i: int) -> str:
+        return self.segments[i].narration_id
+
+    def source(self, i: int) -> dict:
+        seg = self.segments[i]
+        return {"segment": asdict(seg), "video": file_identity(self.path(seg))}
+
+    def labels(self, i: int) -> dict[str, int]:
+        return self.vocab.labels(self.segments[i])
 
     def path(self, seg: Segment) -> Path:
         return video_path(self.video_root, seg.participant_id, seg.video_id, self.d.video_layout, self.d.video_suffix)
@@ -370,11 +384,11 @@ class AnticipationResult:
         return out
 
 
-def _data_identity(d: AnticipationDataConfig, segments: Sequence[Segment], files: AnticipationFiles) -> dict:
-    keep = ("frames_per_clip", "sample_fps", "anticipation_time", "window_end", "crop_size", "video_layout")
-    return {**{k: getattr(d, k) for k in keep}, "video_root": str(files.video_root),
-            "segments": [s.narration_id for s in segments], "embedded": asdict(d.embedded) if d.source == "embedded"
-            else None}
+def _data_identity(d: AnticipationDataConfig) -> dict:
+    """The preprocessing of the observed windows (part of the feature cache's identity)."""
+    keep = ("frames_per_clip", "sample_fps", "anticipation_time", "window_end", "crop_size", "video_layout",
+            "video_suffix")
+    return {k: getattr(d, k) for k in keep}
 
 
 def _unseen_mask(keys: Sequence[str], by_key: dict[str, Segment], unseen: set[str]) -> Tensor | None:
@@ -386,7 +400,7 @@ def _unseen_mask(keys: Sequence[str], by_key: dict[str, Segment], unseen: set[st
 def run_anticipation(cfg: AnticipationConfig) -> AnticipationResult:
     """The whole evaluation (see the module docstring); writes its outputs into ``cfg.meta.run_dir``."""
     t0 = time.time()
-    run_dir, device, encoder, identity = start_run(cfg, cfg.data.crop_size, cfg.data.frames_per_clip)
+    run_dir, device, encoder = start_run(cfg, cfg.data.crop_size, cfg.data.frames_per_clip)
     if cfg.backbone.future_tokens:
         encoder = with_future_tokens(encoder, cfg.backbone, cfg.data, device)
     files = resolve_files(cfg.data, cfg.meta.progress)
@@ -395,9 +409,8 @@ def run_anticipation(cfg: AnticipationConfig) -> AnticipationResult:
     feats, skipped = {}, {}
     for name, segs in (("train", splits.train), ("val", splits.val)):
         ds = AnticipationClips(segs, splits.vocab, cfg.data, files.video_root)
-        meta = {"backbone": identity, "data": _data_identity(cfg.data, segs, files)}
-        feats[name], skipped[name] = cached_features(name, ds, encoder, run_dir / "features" / name, meta,
-                                                     cfg.meta, device)
+        feats[name], skipped[name] = cached_features(name, ds, encoder, run_dir / "features" / name, cfg.backbone,
+                                                     _data_identity(cfg.data), cfg.meta, device)
     del encoder
     by_key = {s.narration_id: s for s in splits.val}
     ctx = MetricContext(torch.from_numpy(splits.vocab.keys()), _unseen_mask(feats["val"].keys, by_key,

@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from eval.anticipation.metrics import topk_accuracy
-from eval.probes.features_cache import FeatureSet, Skipped
 from eval.probes.frozen import (
     BackboneConfig,
     EvalMetaConfig,
@@ -35,15 +34,16 @@ from eval.probes.frozen import (
     probe_sweep,
     start_run,
 )
-from eval.probes.probe import SweepResult, fit_sweep
-from jepa.config import config_parser, parse_config
+from eval.probes.probe import FeatureSet, SweepResult, fit_sweep
+from jepa.config import Checked, config_parser, non_negative, parse_config, positive, require
 from jepa.data.clips import read_video_csv
+from jepa.data.feature_cache import Skipped, file_identity
 from jepa.data.transforms import normalize_frames
 from jepa.data.video import VideoReadError, clip_indices, is_image_path, read_frames, read_image, video_info
 
 
 @dataclass
-class ClassifyDataConfig:
+class ClassifyDataConfig(Checked):
     train_csv: str = ""
     val_csv: str = ""
     num_classes: int = 0  # 0 = largest label + 1
@@ -53,18 +53,26 @@ class ClassifyDataConfig:
     num_views: int = 1  # spatial views per clip at test time (released: 3)
     crop_size: int = 64
 
+    def check(self) -> None:
+        non_negative(self, "num_classes")
+        positive(self, "frames_per_clip", "frame_step", "num_segments", "num_views", "crop_size")
+
 
 @dataclass
-class ClassifyConfig:
+class ClassifyConfig(Checked):
     data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(loss="ce"))
     meta: EvalMetaConfig = field(default_factory=lambda: EvalMetaConfig(run_dir="runs/eval/classify"))
 
-    def __post_init__(self) -> None:
-        if self.backbone.future_tokens:
-            raise ValueError("backbone.future_tokens is for action anticipation; classification probes the "
-                             "observed clip's tokens only")
+    def check(self) -> None:
+        require(not self.backbone.future_tokens, "backbone.future_tokens",
+                "backbone.future_tokens is for action anticipation; classification probes the observed clip's "
+                "tokens only")
+        if self.backbone.checkpoint is None:
+            require(self.data.frames_per_clip >= self.backbone.tubelet_size, "data.frames_per_clip",
+                    f"must be at least backbone.tubelet_size={self.backbone.tubelet_size}, "
+                    f"got {self.data.frames_per_clip}", ["backbone.tubelet_size"])
 
 
 def spatial_views(frames: np.ndarray, crop: int, num_views: int) -> Tensor:
@@ -85,13 +93,24 @@ def spatial_views(frames: np.ndarray, crop: int, num_views: int) -> Tensor:
 
 
 class ClassificationClips(torch.utils.data.Dataset):
-    """Item ``i``: ``{"key", "clips": [V, C, 3, T, S, S], "labels": {"label": int}}`` or :class:`Skipped`."""
+    """Item ``i``: ``{"key", "clips": [V, C, 3, T, S, S], "labels": {"label": int}}`` or :class:`Skipped`;
+    feature-cache items (:class:`eval.probes.frozen.ProbeItems`) whose source is the video file's path,
+    size and modification time."""
 
     def __init__(self, csv: str | Path, d: ClassifyDataConfig, num_views: int) -> None:
         self.rows, self.d, self.num_views = read_video_csv(csv), d, num_views
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def key(self, i: int) -> str:
+        return str(self.rows[i][0])
+
+    def source(self, i: int) -> dict:
+        return {"video": file_identity(self.rows[i][0])}
+
+    def labels(self, i: int) -> dict[str, int]:
+        return {"label": int(self.rows[i][1])}
 
     def _frames(self, path: Path) -> list[np.ndarray]:
         d = self.d
@@ -144,13 +163,15 @@ def train_classifier(cfg: ClassifyConfig, train: FeatureSet, val: FeatureSet, de
 def run_classification(cfg: ClassifyConfig) -> ClassifyResult:
     """Cache features of both lists, train the probe grid, write ``results.json``."""
     t0 = time.time()
-    run_dir, device, encoder, identity = start_run(cfg, cfg.data.crop_size, cfg.data.frames_per_clip)
+    run_dir, device, encoder = start_run(cfg, cfg.data.crop_size, cfg.data.frames_per_clip)
     feats, skipped = {}, {}
-    for name, csv, views in (("train", cfg.data.train_csv, 1), ("val", cfg.data.val_csv, cfg.data.num_views)):
-        ds = ClassificationClips(csv, cfg.data, views)
-        meta = {"backbone": identity, "data": {**vars(cfg.data), "views": views, "rows": [str(r[0]) for r in ds.rows]}}
-        feats[name], skipped[name] = cached_features(name, ds, encoder, run_dir / "features" / name, meta,
-                                                     cfg.meta, device)
+    d = cfg.data
+    for name, csv, views in (("train", d.train_csv, 1), ("val", d.val_csv, d.num_views)):
+        ds = ClassificationClips(csv, d, views)
+        data = {"frames_per_clip": d.frames_per_clip, "frame_step": d.frame_step, "num_segments": d.num_segments,
+                "crop_size": d.crop_size, "views": views}
+        feats[name], skipped[name] = cached_features(name, ds, encoder, run_dir / "features" / name, cfg.backbone,
+                                                     data, cfg.meta, device)
     grid = encoder.token_grid(cfg.data.frames_per_clip, cfg.data.crop_size, cfg.data.crop_size)
     result = train_classifier(cfg, feats["train"], feats["val"], device, grid)
     counts = {"train": len(feats["train"]), "train_skipped": skipped["train"], "val": len(feats["val"]),

@@ -1,43 +1,44 @@
 """The frozen-backbone side shared by every probe evaluation (anticipation, classification).
 
 Configs for the backbone, the probe grid and the run; building the frozen encoder (a checkpoint's
-weights or a random init of its shape); the identity that keys feature caches; caching the
-encoder's tokens; and building probes.
+weights or a random init of its shape, :func:`jepa.hub.load_backbone`); caching the encoder's tokens
+in the feature cache (:mod:`jepa.data.feature_cache`); and building probes.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from eval.probes.features_cache import FeatureCache, FeatureSet, build_feature_cache
-from eval.probes.probe import MultiHeadAttentiveClassifier, ProbeSweep, steps_per_epoch, token_statistics
-from jepa.config import save_config
-from jepa.device import resolve_device
-
-RANDOM_INIT_SEED = 12345
-
+from eval.probes.probe import (
+    FeatureSet,
+    Loss,
+    MultiHeadAttentiveClassifier,
+    ProbeSweep,
+    steps_per_epoch,
+    token_statistics,
+)
+from jepa.config import Checked, known_device, non_empty, non_negative, positive
+from jepa.data.feature_cache import CacheItems, FeatureCache, encoder_identity, fill_cache
+from jepa.device import autocast, cuda_precision, resolve_device
+from jepa.models.vit import ViTArchConfig
 
 # ------------------------------------------------------------------------------------------ config
 
+
 @dataclass
-class BackboneConfig:
+class BackboneConfig(ViTArchConfig):
+    """The frozen encoder. The architecture fields (:class:`~jepa.models.vit.ViTArchConfig`) are used
+    only by ``init: random`` without a checkpoint; a checkpoint brings its own."""
+
     checkpoint: str | None = None  # project / official checkpoint, HF folder, or a named backbone
     key: str = "target_encoder"
-    init: str = "pretrained"  # "pretrained" or "random": same architecture, freshly initialised
-    # Architecture of a random encoder when no checkpoint is given.
-    size: str = "tiny"
-    embed_dim: int = 128
-    depth: int = 4
-    num_heads: int = 4
-    patch_size: int = 8
-    tubelet_size: int = 2
+    init: Literal["pretrained", "random"] = "pretrained"  # "random": same architecture, freshly initialised
     # Anticipation only: append the frozen pretraining predictor's tokens of the time the action starts
     # (tau_a after the window) to the observed tokens, as V-JEPA 2's anticipation model does.
     future_tokens: bool = False
@@ -48,59 +49,65 @@ class BackboneConfig:
     # (0-based, negative counts from the end; e.g. [0, -1]); null: the last block only.
     out_layers: list[int] | None = None
 
+    def check(self) -> None:
+        super().check()
+        positive(self, "future_steps")
+        non_negative(self, "future_mask_index")
+        non_empty(self, "out_layers")
+
 
 @dataclass
-class ProbeConfig:
+class ProbeConfig(Checked):
     depth: int = 1  # blocks in the pooler, counting the cross-attention block (released: 4)
     num_heads: int = 4  # attention heads (released: 16)
     lrs: list[float] = field(default_factory=lambda: [1e-3, 3e-4])
     weight_decays: list[float] = field(default_factory=lambda: [1e-4, 1e-2])
     epochs: int = 20
     batch_size: int = 32
-    loss: str = "focal"  # "focal" (sigmoid focal, as released) or "ce"
+    loss: Loss = "focal"  # "focal" (sigmoid focal, as released) or "ce"
     warmup_epochs: int = 0
     positions: bool = False  # add a fixed sin-cos table of the token grid to the probe input (not released)
     standardize: bool = False  # standardize each (token, channel) by training-set statistics (not released)
 
+    def check(self) -> None:
+        positive(self, "depth", "num_heads", "epochs", "batch_size")
+        non_empty(self, "lrs", "weight_decays")
+        non_negative(self, "lrs", "weight_decays", "warmup_epochs")
+
 
 @dataclass
-class EvalMetaConfig:
+class EvalMetaConfig(Checked):
     run_dir: str = "runs/eval"
     device: str = "auto"
     seed: int = 0
     batch_size: int = 8  # encoder batch when caching features
     num_workers: int = 0
-    feature_dtype: str = "float16"
+    feature_dtype: Literal["float16", "bfloat16", "float32"] = "float16"
     progress: bool = True
+
+    def check(self) -> None:
+        known_device(self, "device")
+        positive(self, "batch_size")
+        non_negative(self, "num_workers")
 
 
 # ------------------------------------------------------------------------------------------ backbone
 
 def build_backbone(b: BackboneConfig, crop_size: int, frames_per_clip: int, device: str | torch.device = "cpu",
                    seed: int = 0) -> nn.Module:
-    """The frozen encoder: the checkpoint's weights, or (``init: random``) fresh weights of its shape.
+    """The frozen encoder: the checkpoint's weights, or (``init: random``) fresh weights of its shape
+    (:func:`jepa.hub.random_init`, seeded by ``seed``).
 
-    Without a checkpoint, ``init: random`` builds ``b.size`` with ``b``'s overrides for clips of
+    Without a checkpoint, ``init: random`` builds ``b``'s architecture for clips of
     ``frames_per_clip`` frames at ``crop_size`` pixels.
     """
-    from jepa.hub import freeze, load_backbone
-    from jepa.models.vit import VisionTransformer, build_vit
+    from jepa.hub import freeze, load_backbone, random_init
 
     if b.checkpoint is not None:
-        model = load_backbone(b.checkpoint, key=b.key)
-        if b.init == "pretrained":
-            return model.to(device)
-        arch = dict(model.arch)
-    elif b.init == "random":
-        model = build_vit(b.size, img_size=crop_size, num_frames=frames_per_clip, patch_size=b.patch_size,
-                          tubelet_size=b.tubelet_size, embed_dim=b.embed_dim, depth=b.depth, num_heads=b.num_heads)
-        arch = dict(model.arch)
-    else:
+        return load_backbone(b.checkpoint, key=b.key, device=device, init=b.init, seed=seed)
+    if b.init != "random":
         raise ValueError("backbone.init=pretrained needs backbone.checkpoint=PATH (or use backbone.init=random)")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_INIT_SEED + seed)  # not the default seed 0, so never a copy of a model built at 0
-        model = VisionTransformer(**arch)
-    return freeze(model).to(device)
+    return freeze(random_init(b.kwargs(crop_size, frames_per_clip), seed)).to(device)
 
 
 class ConcatLayers(nn.Module):
@@ -130,60 +137,80 @@ class ConcatLayers(nn.Module):
         return torch.cat(self.encoder(clips, out_layers=self.layers), dim=-1)
 
 
-def backbone_identity(b: BackboneConfig, seed: int) -> dict:
-    """What determines the encoder's weights (part of a feature cache's identity)."""
-    out = {"checkpoint": b.checkpoint, "key": b.key, "init": b.init, "seed": seed}
-    if b.checkpoint and Path(b.checkpoint).exists():
-        st = Path(b.checkpoint).stat()
-        out.update(size=st.st_size, mtime=st.st_mtime)
-    if b.checkpoint is None:
-        out.update(arch=[b.size, b.embed_dim, b.depth, b.num_heads, b.patch_size, b.tubelet_size])
-    if b.out_layers:
-        out["out_layers"] = list(b.out_layers)
+def backbone_settings(b: BackboneConfig) -> dict:
+    """What the frozen backbone does beyond its weights (part of its feature cache's identity)."""
+    out: dict = {"out_layers": list(b.out_layers) if b.out_layers else None}
     if b.future_tokens:
-        pred = Path(b.predictor_checkpoint or b.checkpoint or "")
-        out["future"] = {"predictor": str(pred), "steps": b.future_steps, "mask_index": b.future_mask_index,
-                         "mtime": pred.stat().st_mtime if pred.is_file() else None}
+        out["future"] = {"steps": b.future_steps, "mask_index": b.future_mask_index}
     return out
 
 
-def start_run(cfg, crop_size: int, frames_per_clip: int) -> tuple[Path, torch.device, nn.Module, dict]:
+def start_run(cfg, crop_size: int, frames_per_clip: int) -> tuple[Path, torch.device, nn.Module]:
     """Shared start of a frozen-backbone evaluation: the run folder with its ``config.yaml``, the
-    device, the frozen encoder and the identity that keys its feature caches. ``cfg`` has
-    ``backbone`` (:class:`BackboneConfig`) and ``meta`` (:class:`EvalMetaConfig`)."""
+    device and the frozen encoder. ``cfg`` has ``backbone`` (:class:`BackboneConfig`) and ``meta``
+    (:class:`EvalMetaConfig`)."""
+    from jepa.config import save_config
+
     run_dir = Path(cfg.meta.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     device = resolve_device(cfg.meta.device)
     encoder = build_backbone(cfg.backbone, crop_size, frames_per_clip, device, cfg.meta.seed)
+    tubelet = encoder.tubelet_size if encoder.is_video else 1
+    if frames_per_clip < tubelet:
+        raise ValueError(f"data.frames_per_clip={frames_per_clip} is less than the backbone's tubelet size {tubelet}")
     if cfg.backbone.out_layers:
         encoder = ConcatLayers(encoder, cfg.backbone.out_layers)
-    return run_dir, device, encoder, backbone_identity(cfg.backbone, cfg.meta.seed)
+    return run_dir, device, encoder
 
 
 # ------------------------------------------------------------------------------------------ features
 
-def cached_features(name: str, dataset: torch.utils.data.Dataset, encoder: nn.Module, cache_dir: Path, meta: dict,
-                    cfg: EvalMetaConfig, device: torch.device) -> tuple[FeatureSet, int]:
-    """Load the cache at ``cache_dir`` if it was built with the same ``meta``, else (re)build it.
+class ProbeItems(CacheItems, Protocol):
+    """A probe dataset: cache items (:class:`~jepa.data.feature_cache.CacheItems`) whose readable item
+    holds ``clips [V, C, 3, T, H, W]``, plus ``labels(i) -> {name: int}`` known without reading."""
 
-    Returns the features and the number of skipped segments (unreadable video or empty window).
+    def labels(self, i: int) -> dict[str, int]: ...
+
+
+@torch.no_grad()
+def encode_clips(encoder, clips: Tensor) -> Tensor:
+    """``clips [B, V, C, 3, T, H, W]`` -> tokens ``[B, V, C * N, D]`` (the C clips' tokens concatenated)."""
+    b, v, c = clips.shape[:3]
+    tokens = encoder(clips.flatten(0, 2))
+    return tokens.reshape(b, v, c * tokens.shape[1], tokens.shape[2])
+
+
+def cached_features(name: str, dataset: ProbeItems, encoder: nn.Module, cache_dir: Path, backbone: BackboneConfig,
+                    data: dict, cfg: EvalMetaConfig, device: torch.device) -> tuple[FeatureSet, int]:
+    """The encoder's tokens ``[M, V, N, D]`` of every readable item of ``dataset``, from the feature
+    cache at ``cache_dir``: an item is encoded again only when its source (video file, annotation)
+    changed, or for every item when the encoder's weights, ``backbone``'s settings or the
+    preprocessing ``data`` (frames, fps, crop, ...) changed. On CUDA the encoder runs under bf16 autocast.
+
+    Returns the features with their labels and the number of skipped items (unreadable video or
+    empty window).
     """
-    meta = json.loads(json.dumps(meta))  # as stored (tuples become lists), so equal settings compare equal
-    if FeatureCache.exists(cache_dir):
-        cache = FeatureCache(cache_dir)
-        if cache.meta.get("identity") == meta:
-            return cache.load(), int(cache.meta.get("skipped", 0))
-    if cache_dir.exists():
-        shutil.rmtree(cache_dir)
-    summary = build_feature_cache(lambda x: encoder(x), dataset, cache_dir, batch_size=cfg.batch_size,
-                                  num_workers=cfg.num_workers, device=device, meta={"identity": meta},
-                                  dtype=getattr(torch, cfg.feature_dtype), progress=cfg.progress,
-                                  desc=f"encode {name}")
-    # record the skip count in the index so a reused cache reports it too
-    cache = FeatureCache(cache_dir)
-    cache.update_meta(skipped=len(summary.skipped))
-    return cache.load(), len(summary.skipped)
+    precision = cuda_precision(device, "bf16")
+    identity = {"encoder": encoder_identity(encoder), "backbone": backbone_settings(backbone), "data": data,
+                "precision": precision, "dtype": cfg.feature_dtype}
+    cache = FeatureCache(cache_dir, identity)
+    dtype = getattr(torch, cfg.feature_dtype)
+
+    def encode(items: list[dict]) -> list[dict[str, Tensor]]:
+        with autocast(device, precision):
+            tokens = encode_clips(encoder, torch.stack([it["clips"] for it in items]).to(device)).float().cpu()
+        return [{"features": t.to(dtype)} for t in tokens]
+
+    summary = fill_cache(cache, dataset, encode, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                         progress=cfg.progress, desc=f"encode {name}")
+    keep = [i for i in range(len(dataset)) if cache.skipped(dataset.key(i)) is None]
+    labels = [dataset.labels(i) for i in keep]
+    names = list(labels[0]) if labels else []
+    feats = [cache.get(dataset.key(i))["features"] for i in keep]
+    features = torch.stack(feats) if feats else torch.empty(0)
+    return FeatureSet(features, {n: torch.tensor([lab[n] for lab in labels], dtype=torch.int64) for n in names},
+                      [dataset.key(i) for i in keep]), len(summary.skipped)
 
 
 # ------------------------------------------------------------------------------------------ probes

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,19 @@ from jepa.train.optim import build_adamw, set_lr_wd
 from jepa.train.schedules import LRSchedule
 
 PROBE_NORM_EPS = 1e-5
+
+
+@dataclass
+class FeatureSet:
+    """Features ``[M, V, N, D]`` (``V`` views of ``N`` tokens), labels ``{name: [M]}`` and sample keys,
+    all in memory: what a probe trains on."""
+
+    features: Tensor
+    labels: dict[str, Tensor]
+    keys: list[str]
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 class CrossAttention(nn.Module):
@@ -197,7 +211,8 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gam
     return (alpha_t * ce * (1 - p_t) ** gamma).sum()
 
 
-LOSSES = ("ce", "focal")
+Loss = Literal["ce", "focal"]
+LOSSES: tuple[str, ...] = get_args(Loss)
 
 
 def probe_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor], loss: str) -> Tensor:
@@ -258,8 +273,9 @@ class ProbeSweep:
             self.probes = nn.ModuleList(build_probe() for _ in self.grid).to(self.device)
         self.optimizers = [build_adamw({"probe": p}) for p in self.probes]
         self.schedules = [LRSchedule(kind="cosine", base=lr, start=0.0 if warmup_steps else lr, final=0.0,
-                                     warmup_steps=warmup_steps, total_steps=max(1, total_steps))
+                                     warmup_steps=warmup_steps)
                           for lr, _ in self.grid]
+        self.total_steps = max(1, total_steps)
         self.step_count = 0
 
     def step(self, features: Tensor, targets: Mapping[str, Tensor]) -> list[float]:
@@ -269,7 +285,7 @@ class ProbeSweep:
         losses = []
         for probe, opt, sched, (_, wd) in zip(self.probes, self.optimizers, self.schedules, self.grid):
             probe.train()
-            set_lr_wd(opt, sched(self.step_count), wd)
+            set_lr_wd(opt, sched(self.step_count, self.total_steps), wd)
             loss = probe_loss(_as_dict(probe(features), list(targets)), targets, self.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -330,7 +346,7 @@ def fit_sweep(
 ) -> SweepResult:
     """Train every probe of ``sweep`` for ``epochs`` over ``train``, then score all of them on ``val``.
 
-    ``train``/``val`` are :class:`~eval.probes.features_cache.FeatureSet` (features ``[M, V, N, D]``). Training
+    ``train``/``val`` are :class:`FeatureSet` (features ``[M, V, N, D]``). Training
     takes a random view per sample; evaluation averages the views' scores. ``metrics(scores, labels)``
     returns named numbers; the probe with the highest ``metrics[select]`` is the best.
     ``on_epoch(epoch, mean_loss_per_probe)`` is called after each epoch (logging).

@@ -50,11 +50,6 @@ class KVCache:
         out.values = [None if v is None else fn(v) for v in self.values]
         return out
 
-    def truncate(self, length: int) -> None:
-        """Drop every cached token at index ``>= length`` (in place)."""
-        self.keys = [None if k is None else k[:, :, :length] for k in self.keys]
-        self.values = [None if v is None else v[:, :, :length] for v in self.values]
-
 
 class Attention(nn.Module):
     """Multi-head self-attention with a fused ``qkv`` projection and SDPA.

@@ -92,8 +92,3 @@ class MaskedPredictor(nn.Module):
         unsort = order.argsort(dim=1)
         x = torch.gather(x, 1, unsort.unsqueeze(-1).expand(-1, -1, x.shape[-1]))[:, kc:]
         return self.predictor_proj(x)
-
-
-def vit_predictor(embed_dim: int, grid: tuple[int, int, int], **overrides) -> MaskedPredictor:
-    """The released predictor size (384 wide, depth 12, 12 heads, 10 mask tokens) unless overridden."""
-    return MaskedPredictor(embed_dim, grid, **overrides)

@@ -49,9 +49,6 @@ class RopeAngles:
     def rotated_dims(self) -> int:
         return self.cos.shape[-1]
 
-    def slice_tokens(self, start: int, stop: int) -> RopeAngles:
-        return RopeAngles(self.cos[..., start:stop, :], self.sin[..., start:stop, :])
-
 
 def _rotate_pairs(x: Tensor) -> Tensor:
     """Map adjacent pairs ``(a, b) -> (-b, a)`` along the last dim."""

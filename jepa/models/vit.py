@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from jepa.config import Checked, positive, require
 from jepa.models.blocks import Block, init_transformer_weights, rescale_residual_branches
 from jepa.models.rope import Rope3D, grid_positions, sincos_table_3d
 
@@ -229,6 +230,37 @@ def build_vit(size: str, **overrides) -> VisionTransformer:
     if size not in VIT_SIZES:
         raise ValueError(f"unknown ViT size {size!r}; known: {sorted(VIT_SIZES)}")
     return VisionTransformer(**{**VIT_SIZES[size], **overrides})
+
+
+@dataclass
+class ViTArchConfig(Checked):
+    """The architecture of a ViT as configs write it (pretraining's ``model``, the probes' ``backbone``):
+    a named size from :data:`VIT_SIZES` with its width, depth and heads overridden. Image size and
+    frames per clip come from the data config (:meth:`kwargs`)."""
+
+    size: str = "tiny"
+    embed_dim: int = 128
+    depth: int = 4
+    num_heads: int = 4
+    patch_size: int = 8
+    tubelet_size: int = 2
+    pos_encoding: PosEncoding = "rope_tiled"
+
+    def check(self) -> None:
+        require(self.size in VIT_SIZES, "size", f"must be one of {sorted(VIT_SIZES)}, got {self.size!r}")
+        positive(self, "embed_dim", "depth", "num_heads", "patch_size", "tubelet_size")
+        require(self.embed_dim % self.num_heads == 0, "num_heads",
+                f"must divide embed_dim={self.embed_dim}, got {self.num_heads}")
+
+    def kwargs(self, img_size: int, num_frames: int, **extra) -> dict:
+        """``VisionTransformer`` arguments for ``num_frames``-frame clips of ``img_size`` pixels."""
+        return {**VIT_SIZES[self.size], "img_size": img_size, "num_frames": num_frames,
+                "patch_size": self.patch_size, "tubelet_size": self.tubelet_size, "embed_dim": self.embed_dim,
+                "depth": self.depth, "num_heads": self.num_heads, "pos_encoding": self.pos_encoding, **extra}
+
+    def build(self, img_size: int, num_frames: int, **extra) -> VisionTransformer:
+        """The ViT for ``num_frames``-frame clips of ``img_size`` pixels (``extra``: more constructor arguments)."""
+        return VisionTransformer(**self.kwargs(img_size, num_frames, **extra))
 
 
 def vit_tiny(**overrides) -> VisionTransformer:

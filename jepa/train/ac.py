@@ -1,47 +1,48 @@
 """Action-conditioned predictor training on robot clips: ``jepa train-ac CONFIG.yaml [key=value ...]``.
 
 The encoder is frozen. Its layer-normed features of every frame of the trajectory dataset are
-computed once and cached in the run folder (``features.pt``), so CPU training never re-encodes a
-frame. Loss: teacher-forcing L1 + K-step rollout L1 (:mod:`jepa.train.ac_losses`). Validation on
-held-out episodes compares 2- and 4-step open-loop rollout errors with copying the last frame.
-The result is written as a world model (``world_model.pt``) ready for planning.
+computed once and cached in the run folder (``features/``, :mod:`jepa.data.feature_cache`), so CPU
+training never re-encodes a frame. Loss: teacher-forcing L1 + K-step rollout L1
+(:mod:`jepa.train.ac_losses`). Validation on held-out episodes compares 2- and 4-step open-loop
+rollout errors with copying the last frame. The result is written as a world model
+(``world_model.pt``) ready for planning.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
-from jepa.config import config_parser, parse_config, save_config
+from jepa.config import Checked, config_parser, known_device, non_negative, parse_config, positive, require, save_config
+from jepa.data.feature_cache import FeatureCache, encoder_identity, file_identity, fill_cache
 from jepa.data.trajectories import TrajectoryDataset, window_starts
-from jepa.device import resolve_device
+from jepa.device import autocast, cuda_precision, resolve_device
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
-from jepa.train.batches import BatchStream, GlobalBatches
+from jepa.train.batches import BatchStream, GlobalBatches, first_readable
 from jepa.train.checkpointing import Checkpointer
-from jepa.train.distributed import init_distributed
+from jepa.train.distributed import all_reduce_gradients, init_distributed
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
 from jepa.train.optim import build_adamw, set_lr_wd
-from jepa.train.pretrain import all_reduce_gradients
 from jepa.train.schedules import LRSchedule
-from jepa.world_model import WorldModel
+from jepa.world_model import StateUpdateConfig, WorldModel
 
 
 @dataclass
-class ACDataConfig:
+class ACDataConfig(Checked):
     """``source``: ``trajectories`` (the project's clip format at ``path``) or ``droid`` (raw DROID: ``path``
-    lists one episode folder per line). ``cache_features`` encodes every frame once into ``features.pt``
+    lists one episode folder per line). ``cache_features`` encodes every frame once into ``features/``
     (small datasets); otherwise, and always for DROID, frames are encoded inside each training step.
     ``window``: frames per training window (0 = ``rollout_steps + 1``; the release uses 8)."""
 
-    source: str = "trajectories"
+    source: Literal["trajectories", "droid"] = "trajectories"
     path: str = "runs/clips"
     frame_step: int = 1
     window: int = 0
@@ -52,11 +53,17 @@ class ACDataConfig:
     val_episodes: int = 20  # the last episodes of the dataset are held out
     encode_batch: int = 64
 
+    def check(self) -> None:
+        positive(self, "frame_step", "droid_fps", "droid_max_aspect", "encode_batch")
+        non_negative(self, "window", "num_workers", "val_episodes")
+
 
 @dataclass
-class ACModelConfig:
+class ACModelConfig(Checked):
     encoder: str = "runs/pretrain-tiny/latest.pt"  # a checkpoint path or a named backbone
     encoder_key: str = "target_encoder"
+    # "random": the encoder's architecture freshly initialised (seeded by meta.seed), a baseline
+    encoder_init: Literal["pretrained", "random"] = "pretrained"
     embed_dim: int = 128
     depth: int = 3
     num_heads: int = 4
@@ -64,20 +71,29 @@ class ACModelConfig:
     predict_residual: bool = True
     zero_init_output: bool = True
 
+    def check(self) -> None:
+        positive(self, "embed_dim", "depth", "num_heads", "mlp_ratio")
+        require(self.embed_dim % self.num_heads == 0, "num_heads",
+                f"must divide embed_dim={self.embed_dim}, got {self.num_heads}")
+
 
 @dataclass
-class ACOptimConfig:
+class ACOptimConfig(Checked):
     batch_size: int = 32
     max_steps: int = 600
     rollout_steps: int = 2
     lr: LRSchedule = field(default_factory=lambda: LRSchedule(kind="wsd", base=1e-3, start=1e-4, final=1e-5,
-                                                              warmup_steps=30, decay_steps=100, total_steps=0))
+                                                              warmup_steps=30, decay_steps=100))
     weight_decay: float = 0.04
     clip_grad: float | None = 1.0
 
+    def check(self) -> None:
+        positive(self, "batch_size", "max_steps", "rollout_steps", "clip_grad")
+        non_negative(self, "weight_decay")
+
 
 @dataclass
-class ACMetaConfig:
+class ACMetaConfig(Checked):
     run_dir: str = "runs/ac-tiny"
     seed: int = 0
     device: str = "auto"
@@ -86,15 +102,25 @@ class ACMetaConfig:
     log_every: int = 10
     progress: bool = True
 
+    def check(self) -> None:
+        known_device(self, "device")
+        positive(self, "checkpoint_every", "log_every")
+
 
 @dataclass
-class ACConfig:
+class ACConfig(Checked):
     data: ACDataConfig = field(default_factory=ACDataConfig)
     model: ACModelConfig = field(default_factory=ACModelConfig)
     # How the planner advances the proprioceptive state: additive per-dim scale (Fetch: 0.05 m per unit) or pose.
-    state_update: dict = field(default_factory=lambda: {"kind": "additive", "scale": [0.05, 0.05, 0.05, 0.0]})
+    state_update: StateUpdateConfig = field(default_factory=StateUpdateConfig)
     optimization: ACOptimConfig = field(default_factory=ACOptimConfig)
     meta: ACMetaConfig = field(default_factory=ACMetaConfig)
+
+    def check(self) -> None:
+        need = self.optimization.rollout_steps + 1
+        require(self.data.window == 0 or self.data.window >= need, "data.window",
+                f"must be 0 or at least optimization.rollout_steps + 1 = {need}, got {self.data.window}",
+                ["optimization.rollout_steps"])
 
 
 # ---------------------------------------------------------------------------------------- features
@@ -106,33 +132,43 @@ class EpisodeFeatures:
     states: list[torch.Tensor]  # [T, S]
 
 
-def encode_dataset(world: WorldModel, root: str, batch: int, cache: Path, progress: bool = True) -> EpisodeFeatures:
-    """Features of every frame (cached in ``cache``; reused when the dataset and encoder are unchanged)."""
-    data = TrajectoryDataset(root)
-    key = {"episodes": [(e["id"], e["length"]) for e in data.episodes], "encoder": world.encoder.arch}
-    if cache.exists():
-        saved = torch.load(cache, map_location="cpu", weights_only=True)
-        if saved.get("key") == json.dumps(key) and torch.equal(saved["probe"], _probe(world)):
-            return EpisodeFeatures(saved["z"], saved["actions"], saved["states"])
-    from tqdm import tqdm
+class EpisodeItems:
+    """The episodes of a trajectory dataset as feature-cache items: keyed by the episode's file, with
+    its index entry and the file's size and modification time as the source."""
 
-    zs, actions, states = [], [], []
-    for i in tqdm(range(len(data)), desc="encode frames", unit="episode", disable=not progress):
-        ep = data.load(i)
+    def __init__(self, data: TrajectoryDataset) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def key(self, i: int) -> str:
+        return str(self.data.episodes[i]["file"])
+
+    def source(self, i: int) -> dict:
+        entry = self.data.episodes[i]
+        return {"entry": entry, "file": file_identity(self.data.root / entry["file"], self.data.root)}
+
+    def __getitem__(self, i: int) -> dict:
+        return {"episode": self.data.load(i)}
+
+
+def encode_dataset(world: WorldModel, root: str, batch: int, cache_dir: Path, progress: bool = True) -> EpisodeFeatures:
+    """Features of every frame, from the feature cache at ``cache_dir`` (:mod:`jepa.data.feature_cache`):
+    an episode is encoded again only when it, the encoder's weights or the image size changed."""
+    items = EpisodeItems(TrajectoryDataset(root))
+    identity = {"encoder": encoder_identity(world.encoder), "image_size": world.image_size,
+                "features": "WorldModel.encode of each frame, layer-normed", "dtype": "float16"}
+    cache = FeatureCache(cache_dir, identity)
+
+    def encode(batch_items: list[dict]) -> list[dict]:
+        ep = batch_items[0]["episode"]
         z = torch.cat([world.encode(ep.frames[j : j + batch]).cpu() for j in range(0, len(ep), batch)])
-        zs.append(z.half())
-        actions.append(torch.from_numpy(ep.actions))
-        states.append(torch.from_numpy(ep.states))
-    from jepa.checkpoints import atomic_torch_save
+        return [{"z": z.half(), "actions": torch.from_numpy(ep.actions), "states": torch.from_numpy(ep.states)}]
 
-    atomic_torch_save({"key": json.dumps(key), "probe": _probe(world), "z": zs, "actions": actions,
-                       "states": states}, cache)
-    return EpisodeFeatures(zs, actions, states)
-
-
-def _probe(world: WorldModel) -> torch.Tensor:
-    """A fingerprint of the encoder's weights (so a changed encoder invalidates the cache)."""
-    return torch.stack([p.detach().float().sum().cpu() for p in world.encoder.parameters()])
+    fill_cache(cache, items, encode, progress=progress, desc="encode frames")
+    entries = [cache.get(items.key(i)) for i in range(len(items))]
+    return EpisodeFeatures([e["z"] for e in entries], [e["actions"] for e in entries], [e["states"] for e in entries])
 
 
 class FeatureWindows(torch.utils.data.Dataset):
@@ -175,21 +211,13 @@ class RawWindows(torch.utils.data.Dataset):
         return len(self.windows)
 
     def __getitem__(self, key) -> dict:
-        import warnings
-
         from jepa.data.trajectories import TrajectoryFormatError
         from jepa.data.video import VideoReadError
 
         index = key[3] if isinstance(key, tuple) else key
-        for skipped in range(self.max_skips + 1):
-            try:
-                item = self.windows[(index + skipped) % len(self.windows)]
-            except (TrajectoryFormatError, VideoReadError) as err:
-                warnings.warn(f"skipping an unreadable window: {err}", stacklevel=2)
-                continue
-            return {"frames": item["frames"], "states": item["states"], "actions": item["actions"],
-                    "skipped": skipped}
-        raise RuntimeError(f"{self.max_skips + 1} windows in a row from index {index} could not be read")
+        item, skipped = first_readable(self.windows.__getitem__, index, len(self.windows),
+                                       (TrajectoryFormatError, VideoReadError), "window", self.max_skips)
+        return {"frames": item["frames"], "states": item["states"], "actions": item["actions"], "skipped": skipped}
 
 
 # ---------------------------------------------------------------------------------------- build & step
@@ -197,7 +225,8 @@ class RawWindows(torch.utils.data.Dataset):
 def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, state_dim: int) -> WorldModel:
     from jepa.hub import load_backbone
 
-    encoder = load_backbone(cfg.model.encoder, key=cfg.model.encoder_key, device=device)
+    encoder = load_backbone(cfg.model.encoder, key=cfg.model.encoder_key, device=device,
+                            init=cfg.model.encoder_init, seed=cfg.meta.seed)
     grid = encoder.token_grid(encoder.tubelet_size, *encoder.img_size)
     m = cfg.model
     predictor = ActionConditionedPredictor(encoder.embed_dim, grid[1:], m.embed_dim, m.depth, m.num_heads,
@@ -232,10 +261,9 @@ def batch_features(world: WorldModel, batch: dict, cfg: ACConfig, device: torch.
 
 def ac_step(world: WorldModel, state: TrainState, batch: dict, cfg: ACConfig, info, device) -> dict:
     o = cfg.optimization
-    lr = o.lr(state.step)
+    lr = o.lr(state.step, o.max_steps)
     set_lr_wd(state.optimizer, lr, o.weight_decay)
-    use_bf16 = device.type == "cuda" and cfg.meta.bf16
-    with torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext():
+    with autocast(device, cuda_precision(device, "bf16" if cfg.meta.bf16 else "fp32")):
         losses = ac_losses(world.predictor, batch_features(world, batch, cfg, device), batch["actions"].to(device),
                            batch["states"].to(device), o.rollout_steps)
     state.optimizer.zero_grad(set_to_none=True)
@@ -270,8 +298,6 @@ def data_dims(d: ACDataConfig) -> tuple[int, int]:
     """``(action_dim, state_dim)`` of the dataset."""
     if d.source == "droid":
         return 7, 7
-    if d.source != "trajectories":
-        raise ValueError(f"data.source must be 'trajectories' or 'droid', got {d.source!r}")
     index = TrajectoryDataset(d.path).index
     return index["action_dim"], index["state_dim"]
 
@@ -299,7 +325,7 @@ def build_windows(world: WorldModel, cfg: ACConfig, window: int, run_dir: Path):
         train_eps, val_eps = split_episodes(len(TrajectoryDataset(d.path)), d.val_episodes)
         train = RawWindows(TrajectoryWindows(d.path, window, d.frame_step, train_eps))
         return train, (RawWindows(TrajectoryWindows(d.path, 5, d.frame_step, val_eps)) if val_eps else None)
-    feats = encode_dataset(world, d.path, d.encode_batch, run_dir / "features.pt", cfg.meta.progress)
+    feats = encode_dataset(world, d.path, d.encode_batch, run_dir / "features", cfg.meta.progress)
     train_eps, val_eps = split_episodes(len(feats.z), d.val_episodes)
     train = FeatureWindows(feats, train_eps, window, d.frame_step)
     return train, (FeatureWindows(feats, val_eps, 5, d.frame_step) if val_eps else None)
@@ -311,8 +337,6 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     torch.manual_seed(cfg.meta.seed)
     run_dir = Path(cfg.meta.run_dir)
     o = cfg.optimization
-    if o.lr.total_steps <= 0:
-        o.lr.total_steps = o.max_steps
     window = cfg.data.window or o.rollout_steps + 1
     action_dim, state_dim = data_dims(cfg.data)
     world = build_world_model(cfg, device, action_dim, state_dim)

@@ -9,13 +9,17 @@ sample's place in it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from jepa.data.transforms import VideoTransform
 from jepa.data.video import VideoReadError
+
+T = TypeVar("T")
 
 
 class GlobalBatches:
@@ -64,6 +68,21 @@ class BatchStream:
         return self.batches.stream(self.epoch, self.batch)
 
 
+def first_readable(read: Callable[[int], T], index: int, size: int, errors: tuple[type[Exception], ...],
+                   what: str, max_skips: int = 10) -> tuple[T, int]:
+    """``(read(i), skipped)`` for the first ``i`` from ``index`` on (wrapping at ``size``) that reads
+    without one of ``errors``: each unreadable item is skipped with a warning naming it. After
+    ``max_skips`` skips in a row it raises ``RuntimeError`` with the last error."""
+    last = ""
+    for skipped in range(max_skips + 1):
+        try:
+            return read((index + skipped) % size), skipped
+        except errors as e:
+            warnings.warn(f"skipping unreadable {what}: {e}", stacklevel=2)
+            last = str(e)
+    raise RuntimeError(f"{max_skips + 1} {what}s in a row from index {index} could not be read; last: {last}")
+
+
 class ClipDataset(torch.utils.data.Dataset):
     """Turns a clip source into transformed samples keyed by ``(epoch, batch, row, index)``.
 
@@ -82,17 +101,7 @@ class ClipDataset(torch.utils.data.Dataset):
         seq = np.random.SeedSequence([self.seed, epoch, batch, row])
         rng = np.random.default_rng(seq)
         gen = torch.Generator().manual_seed(int(seq.generate_state(1)[0]))
-        errors = []
-        for attempt in range(self.max_skips + 1):
-            i = (index + attempt) % len(self.source)
-            try:
-                frames = self.source.frames(i, rng)
-            except VideoReadError as e:
-                import warnings
-
-                warnings.warn(f"skipping unreadable clip: {e}", stacklevel=1)
-                errors.append(str(e))
-                continue
-            return {"clip": self.transform(frames, gen), "epoch": epoch, "batch": batch, "row": row,
-                    "skipped": attempt}
-        raise RuntimeError(f"{self.max_skips + 1} clips in a row could not be read; last: {errors[-1]}")
+        frames, skipped = first_readable(lambda i: self.source.frames(i, rng), index, len(self.source),
+                                         (VideoReadError,), "clip", self.max_skips)
+        return {"clip": self.transform(frames, gen), "epoch": epoch, "batch": batch, "row": row,
+                "skipped": skipped}

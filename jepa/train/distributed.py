@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -32,12 +33,18 @@ def init_distributed(device: torch.device) -> DistInfo:
                     local_rank=int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def wrap_ddp(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
-    """DDP-wrap ``module`` in a multi-process run; return it unchanged otherwise."""
+def all_reduce_gradients(modules: Sequence[nn.Module], info: DistInfo) -> None:
+    """Average gradients over processes (one flat all-reduce; same result as DDP)."""
     if info.world_size <= 1:
-        return module
-    ids = [device.index if device.index is not None else info.local_rank] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        return
+    grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= info.world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
 
 
 def shard_fsdp(module: nn.Module, info: DistInfo) -> nn.Module:
@@ -88,15 +95,3 @@ def load_full_state_dicts(modules: dict[str, nn.Module], optimizer: torch.optim.
     for k, m in modules.items():
         set_model_state_dict(m, models[k], options=opts)
     set_optimizer_state_dict(_trainable(modules), optimizer, optim, options=opts)
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    return getattr(module, "module", module)
-
-
-def all_reduce_mean(value: float, info: DistInfo) -> float:
-    if info.world_size <= 1:
-        return value
-    t = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(t)
-    return float(t.item()) / info.world_size

@@ -10,24 +10,34 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
-import torch.distributed as dist
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from jepa.checkpoints import FORMAT, FORMAT_VERSION
-from jepa.config import config_parser, parse_config, save_config
-from jepa.device import resolve_device
+from jepa.config import (
+    Checked,
+    config_parser,
+    in_range,
+    known_device,
+    non_empty,
+    non_negative,
+    ordered_pair,
+    parse_config,
+    positive,
+    require,
+    save_config,
+)
+from jepa.device import autocast, cuda_precision, resolve_device
 from jepa.masks import MaskCollator, MaskConfig
 from jepa.models.predictor import MaskedPredictor
-from jepa.models.vit import VisionTransformer, build_vit, feature_layer_norm
+from jepa.models.vit import VisionTransformer, ViTArchConfig, feature_layer_norm
 from jepa.train.batches import BatchStream, ClipDataset, GlobalBatches
 from jepa.train.checkpointing import Checkpointer
-from jepa.train.distributed import DistInfo, init_distributed, shard_fsdp
+from jepa.train.distributed import DistInfo, all_reduce_gradients, init_distributed, shard_fsdp
 from jepa.train.ema import ema_update
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
@@ -36,8 +46,8 @@ from jepa.train.schedules import LRSchedule, cosine_between, linear_between
 
 
 @dataclass
-class DataConfig:
-    source: str = "trajectories"  # "trajectories" (robot clips) or "csv" (video lists)
+class DataConfig(Checked):
+    source: Literal["trajectories", "csv"] = "trajectories"  # robot clips, or video lists
     paths: list[str] = field(default_factory=lambda: ["runs/clips"])
     weights: list[float] | None = None  # mixing weights of several paths (sampled with replacement)
     frames_per_clip: int = 2
@@ -49,37 +59,57 @@ class DataConfig:
     horizontal_flip: bool = True
     num_workers: int = 0
 
+    def check(self) -> None:
+        non_empty(self, "paths")
+        if self.weights is not None:
+            require(len(self.weights) == len(self.paths), "weights",
+                    f"needs one weight per path ({len(self.paths)}), got {len(self.weights)}")
+            non_negative(self, "weights")
+            require(sum(self.weights) > 0, "weights", f"must not all be 0, got {self.weights}")
+        positive(self, "frames_per_clip", "frame_step", "fps", "crop_size", "random_resize_scale",
+                 "random_resize_aspect_ratio")
+        in_range(self, "random_resize_scale", 0.0, 1.0)
+        ordered_pair(self, "random_resize_scale")
+        ordered_pair(self, "random_resize_aspect_ratio")
+        non_negative(self, "num_workers")
+
 
 @dataclass
-class ModelConfig:
-    size: str = "tiny"
-    embed_dim: int = 128
-    depth: int = 4
-    num_heads: int = 4
-    patch_size: int = 8
-    tubelet_size: int = 2
-    pos_encoding: str = "rope_tiled"
+class ModelConfig(ViTArchConfig):
+    """The encoder's architecture (:class:`~jepa.models.vit.ViTArchConfig`) and the predictor's."""
+
     pred_embed_dim: int = 96
     pred_depth: int = 3
     pred_num_heads: int = 4
     num_mask_tokens: int = 2
     activation_checkpointing: bool = False
 
+    def check(self) -> None:
+        super().check()
+        positive(self, "pred_embed_dim", "pred_depth", "pred_num_heads", "num_mask_tokens")
+        require(self.pred_embed_dim % self.pred_num_heads == 0, "pred_num_heads",
+                f"must divide pred_embed_dim={self.pred_embed_dim}, got {self.pred_num_heads}")
+
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Checked):
     global_batch: int = 32
     max_steps: int = 1000
     lr: LRSchedule = field(default_factory=lambda: LRSchedule(kind="cosine", base=5e-4, start=1e-4, final=1e-5,
-                                                              warmup_steps=50, total_steps=0))
+                                                              warmup_steps=50))
     weight_decay: tuple[float, float] = (0.04, 0.04)
     ema: tuple[float, float] = (0.996, 0.999)
     clip_grad: float | None = None
     loss_exp: float = 1.0
 
+    def check(self) -> None:
+        positive(self, "global_batch", "max_steps", "clip_grad", "loss_exp")
+        non_negative(self, "weight_decay")
+        in_range(self, "ema", 0.0, 1.0)
+
 
 @dataclass
-class MetaConfig:
+class MetaConfig(Checked):
     run_dir: str = "runs/pretrain"
     seed: int = 0
     device: str = "auto"
@@ -93,15 +123,16 @@ class MetaConfig:
     # "ddp": every process holds the whole model, gradients are averaged (one all-reduce);
     # "fsdp": parameters, gradients and optimizer state are sharded over the processes (FSDP2) —
     # for models that do not fit one GPU. Both run under torchrun with gloo (CPU) or NCCL (GPU).
-    parallel: str = "ddp"
+    parallel: Literal["ddp", "fsdp"] = "ddp"
 
-    def __post_init__(self) -> None:
-        if self.parallel not in ("ddp", "fsdp"):
-            raise ValueError(f"meta.parallel must be 'ddp' or 'fsdp', got {self.parallel!r}")
+    def check(self) -> None:
+        known_device(self, "device")
+        positive(self, "checkpoint_every", "log_every")
+        non_negative(self, "keep_checkpoints")
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(Checked):
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     masks: list[MaskConfig] = field(default_factory=lambda: [
@@ -109,13 +140,22 @@ class PretrainConfig:
     optimization: OptimConfig = field(default_factory=OptimConfig)
     meta: MetaConfig = field(default_factory=MetaConfig)
 
+    def check(self) -> None:
+        d, m = self.data, self.model
+        require(d.frames_per_clip == 1 or d.frames_per_clip >= m.tubelet_size, "data.frames_per_clip",
+                f"must be 1 (an image model) or at least model.tubelet_size={m.tubelet_size}, got {d.frames_per_clip}",
+                ["model.tubelet_size"])
+        require(d.crop_size % m.patch_size == 0, "data.crop_size",
+                f"must be a multiple of model.patch_size={m.patch_size}, got {d.crop_size}", ["model.patch_size"])
+        non_empty(self, "masks")
+        require(m.num_mask_tokens >= len(self.masks), "model.num_mask_tokens",
+                f"needs one mask token per mask config ({len(self.masks)}), got {m.num_mask_tokens}", ["masks"])
+
 
 # ------------------------------------------------------------------------------------------ build
 
 def build_encoder(m: ModelConfig, data: DataConfig) -> VisionTransformer:
-    return build_vit(m.size, img_size=data.crop_size, num_frames=data.frames_per_clip, patch_size=m.patch_size,
-                     tubelet_size=m.tubelet_size, embed_dim=m.embed_dim, depth=m.depth, num_heads=m.num_heads,
-                     pos_encoding=m.pos_encoding, use_activation_checkpointing=m.activation_checkpointing)
+    return m.build(data.crop_size, data.frames_per_clip, use_activation_checkpointing=m.activation_checkpointing)
 
 
 def build_source(d: DataConfig):
@@ -123,10 +163,8 @@ def build_source(d: DataConfig):
 
     if d.source == "trajectories":
         sources = [TrajectoryClipSource(p, d.frames_per_clip, d.frame_step or 1) for p in d.paths]
-    elif d.source == "csv":
-        sources = [VideoCSVSource(p, d.frames_per_clip, d.frame_step, d.fps) for p in d.paths]
     else:
-        raise ValueError(f"data.source must be 'trajectories' or 'csv', got {d.source!r}")
+        sources = [VideoCSVSource(p, d.frames_per_clip, d.frame_step, d.fps) for p in d.paths]
     return MixedSource(sources, d.weights)
 
 
@@ -146,8 +184,6 @@ class Pretraining:
 
 
 def build(cfg: PretrainConfig) -> Pretraining:
-    if cfg.optimization.lr.total_steps <= 0:  # 0 means "the run's max_steps"
-        cfg.optimization.lr.total_steps = cfg.optimization.max_steps
     device = resolve_device(cfg.meta.device)
     info = init_distributed(device)
     torch.manual_seed(cfg.meta.seed)  # the same initial weights on every rank
@@ -214,32 +250,16 @@ def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
     return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-def all_reduce_gradients(modules: Sequence[nn.Module], info: DistInfo) -> None:
-    """Average gradients over processes (one flat all-reduce; same result as DDP)."""
-    if info.world_size <= 1:
-        return
-    grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= info.world_size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
 def pretrain_step(run: Pretraining, batch: dict) -> dict:
     """One update: predictions vs EMA targets, backward, AdamW, EMA. Returns float metrics."""
     cfg, opt, step = run.cfg.optimization, run.state.optimizer, run.state.step
-    lr = cfg.lr(step)
+    lr = cfg.lr(step, cfg.max_steps)
     wd = cosine_between(step, cfg.max_steps, *cfg.weight_decay)
     set_lr_wd(opt, lr, wd)
     clips = batch["clips"].to(run.device, non_blocking=True)
     ctx = [c.to(run.device) for c in batch["context"]]
     tgt = [t.to(run.device) for t in batch["target"]]
-    use_bf16 = run.device.type == "cuda" and run.cfg.meta.bf16
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
-    with autocast:
+    with autocast(run.device, cuda_precision(run.device, "bf16" if run.cfg.meta.bf16 else "fp32")):
         with torch.no_grad():
             h = feature_layer_norm(run.target(clips).float())
             targets = [gather_tokens(h, t) for t in tgt]
@@ -281,12 +301,6 @@ def run_pretraining(cfg: PretrainConfig) -> Pretraining:
                run.batches.per_epoch, cfg.optimization.max_steps, checkpointer, logger, config=asdict(cfg),
                log_every=cfg.meta.log_every, is_main=run.info.is_main, progress=cfg.meta.progress)
     return run
-
-
-def target_feature_std(encoder: VisionTransformer, clips: Tensor) -> float:
-    """Mean over dims and tokens of the std across clips of layer-normed features (collapse check)."""
-    with torch.no_grad():
-        return float(F.layer_norm(encoder(clips), (encoder.embed_dim,)).std(dim=0).mean())
 
 
 def main(argv: Sequence[str]) -> int:

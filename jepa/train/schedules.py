@@ -15,34 +15,47 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
+
+from jepa.config import Checked, non_negative, positive
 
 
 @dataclass
-class LRSchedule:
-    kind: str = "wsd"
+class LRSchedule(Checked):
+    """Learning-rate schedule (see the module docstring). The caller passes the run's length to
+    :meth:`__call__`; ``total_steps`` overrides it when the schedule spans more (or fewer) steps than
+    the run, e.g. a cooldown that stops part-way into its decay."""
+
+    kind: Literal["constant", "wsd", "cosine", "linear"] = "wsd"
     base: float = 5e-4
     start: float = 1e-5
     final: float = 1e-6
     warmup_steps: int = 100
     decay_steps: int = 100
-    total_steps: int = 1000  # trainers treat 0 as "the run's max_steps"
+    total_steps: int | None = None  # null: the run's length, given by the trainer
 
-    def __post_init__(self) -> None:
-        if self.kind not in ("constant", "wsd", "cosine", "linear"):
-            raise ValueError(f"unknown LR schedule {self.kind!r}; use constant, wsd, cosine or linear")
+    def check(self) -> None:
+        non_negative(self, "base", "start", "final", "warmup_steps", "decay_steps")
+        positive(self, "total_steps")
 
-    def __call__(self, step: int) -> float:
+    def span(self, run_steps: int) -> int:
+        """Steps the schedule spans: ``total_steps``, else the run's ``run_steps``."""
+        return self.total_steps if self.total_steps is not None else run_steps
+
+    def __call__(self, step: int, run_steps: int) -> float:
+        """Learning rate at ``step`` of a run of ``run_steps`` optimizer steps."""
+        total_steps = self.span(run_steps)
         if step < self.warmup_steps:
             return self.start + (self.base - self.start) * step / max(1, self.warmup_steps)
         if self.kind == "constant":
             return self.base
         if self.kind == "wsd":
-            decay_start = self.total_steps - self.decay_steps
+            decay_start = total_steps - self.decay_steps
             if step < decay_start:
                 return self.base
             frac = min(1.0, (step - decay_start) / max(1, self.decay_steps))
             return self.base + (self.final - self.base) * frac
-        frac = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        frac = min(1.0, (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps))
         if self.kind == "linear":
             return self.base + (self.final - self.base) * frac
         return self.final + 0.5 * (self.base - self.final) * (1 + math.cos(math.pi * frac))

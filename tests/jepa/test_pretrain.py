@@ -65,8 +65,8 @@ def test_loss_falls_and_targets_do_not_collapse(tmp_path, bars):
     assert last < 0.8 * first
     # Layer-normed features have unit variance over dims; a collapsed encoder maps every clip to the same
     # tokens, so the std across clips goes to 0. 0.1 is far below healthy values (~0.5) and far above collapse.
-    clips = torch.stack([run.loader_factory(0, 0).dataset[(0, 0, r, r)]["clip"] for r in range(8)])
-    assert pt.target_feature_std(run.target, clips) > 0.1
+    # (``target_std`` is that std over each step's batch of clips.)
+    assert min(r["target_std"] for r in m[-5:]) > 0.1
     assert (tmp_path / "run" / "latest.pt").exists() and (tmp_path / "run" / "config.yaml").exists()
     # the saved predictor reloads by itself (e.g. to predict future tokens for anticipation)
     from jepa.hub import load_predictor

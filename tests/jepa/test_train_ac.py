@@ -33,13 +33,13 @@ def test_validation_rollouts_beat_copying_the_last_frame(tmp_path, clips_and_enc
     world, report = ac.train_ac(config(tmp_path, clips, encoder, steps=400, **{"optimization.lr.base": 2e-3}))
     assert report["rollout_l1_2"] < 0.92 * report["copy_last_l1_2"]
     assert report["rollout_l1_4"] < 0.92 * report["copy_last_l1_4"]
-    assert (tmp_path / "run" / "world_model.pt").exists() and (tmp_path / "run" / "features.pt").exists()
+    assert (tmp_path / "run" / "world_model.pt").exists() and (tmp_path / "run" / "features" / "index.json").exists()
 
 
 def test_feature_cache_is_reused_and_matches_encoding_in_the_step(tmp_path, clips_and_encoder, monkeypatch):
     clips, encoder = clips_and_encoder
     ac.train_ac(config(tmp_path, clips, encoder, steps=2))
-    mtime = (tmp_path / "run" / "features.pt").stat().st_mtime_ns
+    mtime = (tmp_path / "run" / "features" / "index.json").stat().st_mtime_ns
 
     def no_encoding(*args, **kwargs):
         raise AssertionError("the frames were encoded again")
@@ -47,7 +47,7 @@ def test_feature_cache_is_reused_and_matches_encoding_in_the_step(tmp_path, clip
     with monkeypatch.context() as m:  # a re-run (same data, same encoder) reads the cache and encodes nothing
         m.setattr(ac.WorldModel, "encode", no_encoding)
         ac.train_ac(config(tmp_path, clips, encoder, steps=3))
-    assert (tmp_path / "run" / "features.pt").stat().st_mtime_ns == mtime
+    assert (tmp_path / "run" / "features" / "index.json").stat().st_mtime_ns == mtime
     # encoding inside the step (cache_features=false, the large-data path) sees the same features
     cfg = config(tmp_path / "raw", clips, encoder, steps=2, **{"data.cache_features": "false"})
     world, _ = ac.train_ac(cfg)
@@ -77,7 +77,7 @@ def test_trains_on_raw_droid_episodes(tmp_path):
     world, report = ac.train_ac(cfg)
     assert world.predictor.action_dim == 7 and world.predictor.state_dim == 7
     assert set(report) >= {"rollout_l1_2", "copy_last_l1_2", "rollout_l1_4"}
-    assert (tmp_path / "run" / "world_model.pt").exists() and not (tmp_path / "run" / "features.pt").exists()
+    assert (tmp_path / "run" / "world_model.pt").exists() and not (tmp_path / "run" / "features").exists()
 
 
 class _Stop(Exception):

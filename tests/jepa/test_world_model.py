@@ -53,5 +53,24 @@ def test_save_and_load_round_trip(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded.rollout(wm.encode(images), torch.zeros(2, 4), a)[0],
                                    wm.rollout(wm.encode(images), torch.zeros(2, 4), a)[0])
-    with pytest.raises(ValueError, match="unknown state update"):
+    with pytest.raises(ValueError, match="kind.*'teleport'"):
         make_world_model({"kind": "teleport"})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['sclae'\]"):  # a typo is an error, never ignored
+        make_world_model({"kind": "additive", "sclae": [1.0]})
+
+
+def test_world_model_files_store_the_state_update_as_a_dict_and_older_files_load(tmp_path):
+    """Files keep a plain dict (``{"kind", "scale"}``); files written before the typed config held
+    ``{"kind": "pose"}`` only, and still load."""
+    import torch as t
+
+    from jepa.world_model import StateUpdateConfig
+
+    wm = make_world_model(StateUpdateConfig(kind="additive", scale=[0.1, 0.0, 0.0, 0.0]))
+    path = wm.save(tmp_path / "wm.pt")
+    saved = t.load(path, weights_only=True)
+    assert saved["state_update"] == {"kind": "additive", "scale": [0.1, 0.0, 0.0, 0.0]}
+    assert load_world_model(path).state_update.scale.tolist() == pytest.approx([0.1, 0.0, 0.0, 0.0])
+    saved["state_update"] = {"kind": "pose"}
+    t.save(saved, tmp_path / "old.pt")
+    assert isinstance(load_world_model(tmp_path / "old.pt").state_update, PoseStateUpdate)

@@ -29,7 +29,6 @@ from eval.anticipation.run import (
     evaluate_submission,
     submission_json,
 )
-from eval.probes.features_cache import build_feature_cache
 from tests.helpers import REPO_ROOT
 
 HEADER = ["narration_id", "participant_id", "video_id", "narration_timestamp", "start_timestamp", "stop_timestamp",
@@ -162,26 +161,33 @@ def test_frames_read_for_a_window_precede_the_anticipation_point(tmp_path):
     assert ds[0]["clips"].shape == (1, 1, 3, 4, 32, 32)
 
 
-def test_unreadable_videos_are_skipped_and_counted(tmp_path):
+def test_unreadable_videos_are_skipped_counted_and_remembered(tmp_path, capsys):
+    from eval.probes.frozen import BackboneConfig, EvalMetaConfig, cached_features
+    from jepa.models.vit import VisionTransformer
+    from tests.helpers import write_video
+
     bad = tmp_path / "P01" / "videos" / "P01_01.MP4"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not a video")
-    segs = [_seg(40, nid="P01_01_0"), _seg(50, vid="P01_02", nid="P01_02_0")]  # corrupt, then missing
-    ds = AnticipationClips(segs, ActionVocab.from_segments(segs), AnticipationDataConfig(), tmp_path)
-    items = [ds[0], ds[1]]
-    assert "P01_01.MP4" in items[0].reason and "P01_02.MP4" in items[1].reason
-    good = {"key": "x", "clips": torch.zeros(1, 1, 3, 2, 8, 8), "labels": {"verb": 0}}
-
-    class Mixed(torch.utils.data.Dataset):
-        def __len__(self):
-            return 3
-
-        def __getitem__(self, i):
-            return good if i == 1 else items[i // 2]
-
-    summary = build_feature_cache(lambda x: x.flatten(2).transpose(1, 2)[:, :4, :8], Mixed(), tmp_path / "cache",
-                                  batch_size=2, progress=False)
-    assert summary.written == 1 and len(summary.skipped) == 2
+    (tmp_path / "P01" / "videos" / "P01_03.MP4").parent.mkdir(exist_ok=True)
+    write_video(tmp_path / "P01" / "videos" / "P01_03.MP4", frames=60, h=32, w=32)
+    segs = [_seg(40, nid="P01_01_0"), _seg(50, vid="P01_02", nid="P01_02_0"),  # corrupt, then missing
+            _seg(40, vid="P01_03", nid="P01_03_0")]
+    d = AnticipationDataConfig(frames_per_clip=4, crop_size=32)
+    ds = AnticipationClips(segs, ActionVocab.from_segments(segs), d, tmp_path)
+    assert "P01_01.MP4" in ds[0].reason and "P01_02.MP4" in ds[1].reason
+    torch.manual_seed(0)
+    enc = VisionTransformer(img_size=32, patch_size=16, num_frames=4, embed_dim=16, depth=1, num_heads=2).eval()
+    meta = EvalMetaConfig(device="cpu", batch_size=2, progress=False)
+    args = ("val", ds, enc, tmp_path / "cache", BackboneConfig(), {"frames": 4}, meta, torch.device("cpu"))
+    feats, skipped = cached_features(*args)
+    assert skipped == 2 and feats.keys == ["P01_03_0"] and feats.features.shape == (1, 1, 2 * 2 * 2, 16)
+    assert feats.labels["verb"].tolist() == [0]
+    assert "P01_01.MP4" in capsys.readouterr().err
+    # a re-run counts the same skips from the cache, without reading the videos again
+    again, skipped = cached_features(*args)
+    assert skipped == 2 and torch.equal(again.features, feats.features)
+    assert "skipped:" not in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------ submission

@@ -106,6 +106,14 @@ def test_cli_reuses_cached_features(bench, result, capsys):
     assert index.stat().st_mtime_ns == before  # features were not recomputed
 
 
+def _cached(root):
+    """The ``features`` of every entry of a feature cache folder, stacked."""
+    from jepa.data.feature_cache import FeatureCache
+
+    cache = FeatureCache.read(root)
+    return torch.stack([cache.get(k)["features"] for k in cache.written()])
+
+
 def test_random_init_has_the_checkpoint_shape(tmp_path):
     from eval.probes.frozen import BackboneConfig, build_backbone
     from jepa.hub import export_backbone
@@ -124,7 +132,6 @@ def test_random_init_has_the_checkpoint_shape(tmp_path):
 
 
 def test_future_tokens_extend_the_cached_features_with_the_predicted_step(bench, tmp_path):
-    from eval.probes.features_cache import FeatureCache
     from jepa.checkpoints import FORMAT
     from jepa.models.predictor import MaskedPredictor
     from jepa.models.vit import build_vit
@@ -138,7 +145,7 @@ def test_future_tokens_extend_the_cached_features_with_the_predicted_step(bench,
     cfg = load_config(AnticipationConfig, None, [*over, f"backbone.checkpoint={ckpt}", "backbone.future_tokens=true"])
     res = run_anticipation(cfg)
     assert res.counts["val"] > 0 and 0.0 <= res.report["overall"]["action"] <= 1.0
-    feats = FeatureCache(tmp_path / "run" / "features" / "val").load().features
+    feats = _cached(tmp_path / "run" / "features" / "val")
     assert feats.shape[-2:] == (32 + 16, 32)  # (2 x 4 x 4) observed tokens + one predicted step of 4 x 4
     # a random encoder has no pretraining predictor
     with pytest.raises(ValueError, match="future_tokens needs"):
@@ -149,8 +156,7 @@ def test_future_tokens_extend_the_cached_features_with_the_predicted_step(bench,
 
 
 def test_out_layers_concatenate_the_named_blocks_along_channels(bench, tmp_path):
-    from eval.probes.features_cache import FeatureCache
-    from eval.probes.frozen import BackboneConfig, ConcatLayers, backbone_identity
+    from eval.probes.frozen import BackboneConfig, ConcatLayers, backbone_settings
     from jepa.models.vit import build_vit
 
     enc = build_vit("tiny", img_size=32, num_frames=4, patch_size=8, embed_dim=32, depth=3, num_heads=2).eval()
@@ -162,9 +168,9 @@ def test_out_layers_concatenate_the_named_blocks_along_channels(bench, tmp_path)
     assert not torch.allclose(out[..., :32], out[..., 32:])
     with pytest.raises(ValueError, match="out_layers"):
         ConcatLayers(enc, [3])
-    assert backbone_identity(BackboneConfig(out_layers=[0, -1]), 0) != backbone_identity(BackboneConfig(), 0)
+    assert backbone_settings(BackboneConfig(out_layers=[0, -1])) != backbone_settings(BackboneConfig())
     # end to end: the cached features hold the wider tokens
     over = [*_overrides(bench.root, tmp_path / "run"), "backbone.depth=2", "backbone.out_layers=[0,1]"]
     res = run_anticipation(load_config(AnticipationConfig, None, over))
     assert res.counts["val"] > 0
-    assert FeatureCache(tmp_path / "run" / "features" / "val").load().features.shape[-1] == 64
+    assert _cached(tmp_path / "run" / "features" / "val").shape[-1] == 64

@@ -1,4 +1,4 @@
-"""Attentive probes, the lr x wd sweep, the feature cache and classification on frozen features."""
+"""Attentive probes, the lr x wd sweep and classification on frozen features."""
 
 import math
 
@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from eval.anticipation.metrics import topk_accuracy
-from eval.probes.features_cache import FeatureCache, FeatureCacheError, FeatureCacheWriter, FeatureSet
 from eval.probes.probe import (
     AttentiveClassifier,
     AttentivePooler,
+    FeatureSet,
     MultiHeadAttentiveClassifier,
     ProbeSweep,
     fit_sweep,
@@ -79,28 +79,6 @@ def test_focal_sweep_with_several_heads_trains_each_probe_independently():
     assert torch.equal(before[1], sweep.probes[1].pooler.query_tokens)  # lr 0 did not
     scores = sweep.predict(data.features[:5], ["label", "other"])
     assert len(scores) == 2 and scores[0]["other"].shape == (5, 4) and 0 <= scores[0]["label"].min() <= 1
-
-
-def test_feature_cache_round_trip_and_errors(tmp_path):
-    w = FeatureCacheWriter(tmp_path / "c", shard_size=2, meta={"who": "test"})
-    feats = [torch.randn(2, 3, 4) for _ in range(5)]
-    for i, f in enumerate(feats):
-        w.add(f"k{i}", f, {"y": i})
-    w.close()
-    data = FeatureCache(tmp_path / "c").load()
-    assert data.features.shape == (5, 2, 3, 4) and data.keys == [f"k{i}" for i in range(5)]
-    assert torch.allclose(data.features[3], feats[3]) and data.labels["y"].tolist() == [0, 1, 2, 3, 4]
-    assert data.meta == {"who": "test"} and len(list((tmp_path / "c").glob("shard_*"))) == 3
-    with pytest.raises(ValueError, match="differ"):
-        FeatureCacheWriter(tmp_path / "d").add("a", torch.zeros(1, 2, 2), {"y": 0}) or None
-        w2 = FeatureCacheWriter(tmp_path / "e")
-        w2.add("a", torch.zeros(1, 2, 2), {"y": 0})
-        w2.add("b", torch.zeros(1, 3, 2), {"y": 0})
-    (tmp_path / "c" / "shard_00001.safetensors").unlink()
-    with pytest.raises(FeatureCacheError, match="shard_00001.safetensors"):
-        FeatureCache(tmp_path / "c").load()
-    with pytest.raises(FeatureCacheError, match="index"):
-        FeatureCache(tmp_path / "nothing")
 
 
 def _write_video(path, frames, fps=10):
