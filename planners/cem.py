@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from jepa.config import Checked, non_negative, positive, require
 from planners.base import PlanSpace
 from planners.sampling import SamplingSolver, Search, initial_std
 
@@ -31,7 +32,7 @@ __all__ = ["CEM", "CEMConfig", "elite_update", "initial_std", "momentum_update"]
 
 
 @dataclass
-class CEMConfig:
+class CEMConfig(Checked):
     """CEM budget and update rule.
 
     Attributes:
@@ -52,17 +53,20 @@ class CEMConfig:
     init_std: list[float] | None = None
     min_std: float = 0.0
 
-    def __post_init__(self) -> None:
-        if self.samples < 2 or self.iterations < 1:
-            raise ValueError(f"CEM needs samples >= 2 and iterations >= 1, got "
-                             f"{self.samples}, {self.iterations}")
-        if not 2 <= self.topk <= self.samples:
-            raise ValueError(f"CEM topk must be in [2, samples={self.samples}], got {self.topk}")
-        for name in ("momentum_mean", "momentum_std"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"CEM {name} must be in [0, 1), got {getattr(self, name)}")
-        if self.min_std < 0:
-            raise ValueError(f"CEM min_std must be >= 0, got {self.min_std}")
+    def check(self) -> None:
+        positive(self, "iterations")
+        require(self.samples >= 2, "samples", f"must be >= 2, got {self.samples}")
+        require(2 <= self.topk <= self.samples, "topk", f"must be in [2, samples={self.samples}], got {self.topk}",
+                related=["samples"])
+        momenta(self)
+        non_negative(self, "min_std", "init_std")
+
+
+def momenta(cfg: object) -> None:
+    """``momentum_mean`` and ``momentum_std`` of a config are in [0, 1)."""
+    for name in ("momentum_mean", "momentum_std"):
+        v = getattr(cfg, name)
+        require(0.0 <= v < 1.0, name, f"must be in [0, 1), got {v}")
 
 
 def momentum_update(mean: Tensor, std: Tensor, elites: Tensor, momentum_mean: float,

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from jepa.config import Checked, non_negative, positive
 from planners.base import CostFn, PlanConfidence, PlanResult, PlanSpace, evaluate, initial_plan, normal, spread_of
 
 
 @dataclass
-class GradientConfig:
+class GradientConfig(Checked):
     """Attributes:
     iterations: Adam steps (>= 1).
     lr: Adam learning rate in planner units per step (> 0).
@@ -31,13 +32,9 @@ class GradientConfig:
     starts: int = 4
     init_noise: float = 0.5
 
-    def __post_init__(self) -> None:
-        if self.iterations < 1 or self.starts < 1:
-            raise ValueError(f"gradient solver needs iterations >= 1 and starts >= 1, got "
-                             f"{self.iterations}, {self.starts}")
-        if self.lr <= 0 or self.init_noise < 0:
-            raise ValueError(f"gradient solver needs lr > 0 and init_noise >= 0, got "
-                             f"{self.lr}, {self.init_noise}")
+    def check(self) -> None:
+        positive(self, "iterations", "starts", "lr")
+        non_negative(self, "init_noise")
 
 
 class GradientSolver:

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from jepa.config import Checked, in_range, non_negative, positive, require
 from planners.base import PlanSpace, spread_of
-from planners.cem import elite_update
+from planners.cem import elite_update, momenta
 from planners.sampling import SamplingSolver, Search
 
 
 @dataclass
-class ICEMConfig:
+class ICEMConfig(Checked):
     """iCEM budget and update rule (module docstring).
 
     Attributes:
@@ -60,21 +61,16 @@ class ICEMConfig:
     min_std: float = 0.0
     converge_spread: float = 0.0
 
-    def __post_init__(self) -> None:
-        if self.iterations < 1 or not 2 <= self.topk <= self.samples:
-            raise ValueError(f"iCEM needs iterations >= 1 and 2 <= topk <= samples, got {self.iterations}, "
-                             f"{self.topk}, {self.samples}")
-        if self.min_samples and self.min_samples < self.topk:
-            raise ValueError(f"iCEM min_samples must be >= topk ({self.topk}), got {self.min_samples}")
-        if self.decay < 1 or self.beta < 0 or not 0 <= self.keep_elites <= 1:
-            raise ValueError(f"iCEM needs decay >= 1, beta >= 0 and keep_elites in [0, 1], got {self.decay}, "
-                             f"{self.beta}, {self.keep_elites}")
-        for name in ("momentum_mean", "momentum_std"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"iCEM {name} must be in [0, 1), got {getattr(self, name)}")
-        if self.min_std < 0 or self.converge_spread < 0:
-            raise ValueError(f"iCEM min_std and converge_spread must be >= 0, got {self.min_std}, "
-                             f"{self.converge_spread}")
+    def check(self) -> None:
+        positive(self, "iterations")
+        require(2 <= self.topk <= self.samples, "topk", f"must be in [2, samples={self.samples}], got {self.topk}",
+                related=["samples"])
+        require(self.min_samples == 0 or self.min_samples >= self.topk, "min_samples",
+                f"must be 0 (2 x topk) or >= topk ({self.topk}), got {self.min_samples}", related=["topk"])
+        require(self.decay >= 1, "decay", f"must be >= 1, got {self.decay}")
+        in_range(self, "keep_elites", 0, 1)
+        non_negative(self, "beta", "min_std", "converge_spread", "init_std")
+        momenta(self)
 
 
 def colored_noise(samples: int, horizon: int, dims: int, beta: float, generator: torch.Generator | None,

@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from jepa.config import Checked, non_negative, positive, require
 from planners.base import PlanResult, PlanSpace, Solver, shift_plan
 from planners.objectives import LatentWorldModel, Objective, WorldModelCost
 from planners.protocol import GoalEnv, check_env, check_image
@@ -132,7 +133,7 @@ def plan_space_for_env(env: GoalEnv, horizon: int, action_scale: Sequence[float]
 
 
 @dataclass
-class MPCConfig:
+class MPCConfig(Checked):
     """Attributes:
     max_steps: env-step budget per episode (>= 1); a planned action costs ``block`` env steps.
     execute_steps: planned actions of each plan executed before replanning (1 <= k <= horizon).
@@ -159,14 +160,11 @@ class MPCConfig:
     confidence_threshold: float = 0.0
     confidence_patience: int = 3
 
-    def __post_init__(self) -> None:
-        if self.max_steps < 1 or self.execute_steps < 1 or self.confidence_patience < 1:
-            raise ValueError(f"MPC needs max_steps, execute_steps and confidence_patience >= 1, got "
-                             f"{self.max_steps}, {self.execute_steps}, {self.confidence_patience}")
-        if self.chunk is not None and self.chunk < 0:
-            raise ValueError(f"MPC chunk must be >= 0 or None, got {self.chunk}")
-        if not math.isfinite(self.confidence_threshold):
-            raise ValueError(f"MPC confidence_threshold must be finite, got {self.confidence_threshold}")
+    def check(self) -> None:
+        positive(self, "max_steps", "execute_steps", "confidence_patience")
+        non_negative(self, "chunk")
+        require(math.isfinite(self.confidence_threshold), "confidence_threshold",
+                f"must be finite, got {self.confidence_threshold}")
 
 
 Fallback = Callable[[GoalEnv, int], None]

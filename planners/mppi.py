@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from jepa.config import Checked, non_negative, positive, require
 from planners.base import PlanSpace
 from planners.sampling import SamplingSolver, Search
 
 
 @dataclass
-class MPPIConfig:
+class MPPIConfig(Checked):
     """MPPI budget and weighting.
 
     Attributes:
@@ -41,16 +42,12 @@ class MPPIConfig:
     init_std: list[float] | None = None
     std_decay: float = 0.7
 
-    def __post_init__(self) -> None:
-        if self.samples < 2 or self.iterations < 1:
-            raise ValueError(f"MPPI needs samples >= 2 and iterations >= 1, got "
-                             f"{self.samples}, {self.iterations}")
-        if self.temperature <= 0:
-            raise ValueError(f"MPPI temperature must be > 0, got {self.temperature}")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"MPPI momentum must be in [0, 1), got {self.momentum}")
-        if not 0.0 < self.std_decay <= 1.0:
-            raise ValueError(f"MPPI std_decay must be in (0, 1], got {self.std_decay}")
+    def check(self) -> None:
+        positive(self, "iterations", "temperature", "std_decay")
+        require(self.samples >= 2, "samples", f"must be >= 2, got {self.samples}")
+        require(0.0 <= self.momentum < 1.0, "momentum", f"must be in [0, 1), got {self.momentum}")
+        require(self.std_decay <= 1.0, "std_decay", f"must be in (0, 1], got {self.std_decay}")
+        non_negative(self, "init_std")
 
 
 def mppi_weights(costs: Tensor, temperature: float) -> Tensor:

@@ -9,12 +9,16 @@ predicted embedding is from the goal embedding (plus an optional proprioceptive 
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from jepa.config import Checked, non_negative, require
+from jepa.device import autocast
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -50,7 +54,7 @@ DISTANCES = {"l1": l1_distance, "l2": l2_distance}
 
 
 @dataclass
-class ObjectiveConfig:
+class ObjectiveConfig(Checked):
     """How a rollout is scored against the goal.
 
     Attributes:
@@ -62,16 +66,15 @@ class ObjectiveConfig:
         state_dims: which state dims enter the state term; empty = all.
     """
 
-    distance: str = "l1"
+    distance: Literal["l1", "l2"] = "l1"
     step_weights: list[float] | None = None
     state_weight: float = 0.0
     state_dims: list[int] | None = None
 
-    def __post_init__(self) -> None:
-        if self.distance not in DISTANCES:
-            raise ValueError(f"unknown distance {self.distance!r}; known: {sorted(DISTANCES)}")
-        if self.state_weight < 0:
-            raise ValueError(f"state_weight must be >= 0, got {self.state_weight}")
+    def check(self) -> None:
+        non_negative(self, "state_weight", "state_dims")
+        require(all(math.isfinite(w) for w in self.step_weights or []), "step_weights",
+                f"must be finite, got {self.step_weights}")
 
 
 class Objective:
@@ -160,10 +163,7 @@ class WorldModelCost:
         return torch.cat(out).float().to(device)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        device = torch.device(getattr(self.world_model, "device", "cpu"))
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        return autocast(getattr(self.world_model, "device", "cpu"), self.precision)
 
 
 def cache_bytes() -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jepa.config import load_config
+from jepa.config import Checked, load_config, require
 from planners.base import Solver
 from planners.baselines import DoNothing, DoNothingConfig, RandomActions, RandomActionsConfig
 from planners.cem import CEM, CEMConfig
@@ -41,7 +41,7 @@ def build_solver(name: str, config: Any | None = None) -> Solver:
 
 
 @dataclass
-class SolverConfig:
+class SolverConfig(Checked):
     """Which solver to use (``name``) and the settings of each; only the named section is used."""
 
     name: str = "cem"
@@ -50,9 +50,8 @@ class SolverConfig:
     mppi: MPPIConfig = field(default_factory=MPPIConfig)
     gradient: GradientConfig = field(default_factory=GradientConfig)
 
-    def __post_init__(self) -> None:
-        if self.name not in SOLVERS:
-            raise ValueError(f"unknown solver {self.name!r}; known: {sorted(SOLVERS)}")
+    def check(self) -> None:
+        require(self.name in SOLVERS, "name", f"unknown solver {self.name!r}; known: {sorted(SOLVERS)}")
 
 
 def solver_from_config(cfg: SolverConfig) -> Solver:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from eval.planning.goals import GoalConfig, Goals
-from jepa.config import config_parser, parse_config, save_config
+from jepa.config import Checked, config_parser, known_device, non_negative, parse_config, positive, require, save_config
 from planners.base import PlanSpace
 from planners.mpc import (
     EpisodeRecord,
@@ -48,7 +48,7 @@ BASELINES = ("do-nothing", "random")
 
 
 @dataclass
-class PlanConfig:
+class PlanConfig(Checked):
     """Attributes:
     world_model: a ``world_model.pt`` written by ``jepa train-ac`` (or a released model name).
     env: built-in env name (``fetch-reach``, ``fetch-push``, ``pusht``) or ``package.module:Class``;
@@ -86,12 +86,16 @@ class PlanConfig:
     threads: int = 0
     progress: bool = True
 
-    def __post_init__(self) -> None:
-        if self.episodes < 1 or self.image_size < 1 or self.horizon < 1 or self.action_block < 0:
-            raise ValueError(f"plan needs episodes, image_size and horizon >= 1 and action_block >= 0, got "
-                             f"{self.episodes}, {self.image_size}, {self.horizon}, {self.action_block}")
-        if self.gifs < 0 or self.landscape_resolution < 2 or len(self.landscape_dims) != 2:
-            raise ValueError("plan needs gifs >= 0, landscape_resolution >= 2 and two landscape_dims")
+    def check(self) -> None:
+        positive(self, "episodes", "image_size", "horizon", "action_scale")
+        non_negative(self, "action_block", "gifs", "threads", "landscape_dims")
+        require(self.landscape_resolution >= 2, "landscape_resolution",
+                f"must be >= 2, got {self.landscape_resolution}")
+        require(len(self.landscape_dims) == 2, "landscape_dims",
+                f"must name two action dims, got {self.landscape_dims}")
+        require(self.mpc.execute_steps <= self.horizon, "mpc.execute_steps",
+                f"must be <= horizon ({self.horizon}), got {self.mpc.execute_steps}", related=["horizon"])
+        known_device(self, "device")
 
 
 @dataclass

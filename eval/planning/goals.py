@@ -22,13 +22,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+from jepa.config import Checked, positive
+
 
 class GoalProtocolError(ValueError):
     """A goal protocol cannot be run on this env or dataset (the message says why)."""
 
 
 @dataclass
-class GoalConfig:
+class GoalConfig(Checked):
     """Attributes:
     source: ``env`` (the env's own goals) or ``dataset`` (dataset-offset goals).
     dataset: a trajectory dataset with simulator states (``jepa collect`` records them), collected
@@ -40,11 +42,8 @@ class GoalConfig:
     dataset: str = ""
     offset: int = 25
 
-    def __post_init__(self) -> None:
-        if self.source == "dataset" and not self.dataset:
-            raise ValueError("goals.source=dataset needs goals.dataset (a held-out trajectory dataset)")
-        if self.offset < 1:
-            raise ValueError(f"goals.offset must be >= 1 env step, got {self.offset}")
+    def check(self) -> None:
+        positive(self, "offset")
 
 
 @dataclass
@@ -66,6 +65,9 @@ class Goals:
         self.env, self.config, self.seed = env, config, seed
         self.excluded = 0
         if config.source == "dataset":
+            if not config.dataset:
+                raise GoalProtocolError("goals.source=dataset needs goals.dataset: a held-out trajectory dataset "
+                                        "collected with `jepa collect` (the pipeline makes one when left empty)")
             for name in ("get_sim_state", "set_sim_state", "set_goal_from_sim_state"):
                 if not hasattr(env, name):
                     raise GoalProtocolError(f"dataset-offset goals need an env that can restore simulator "

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from jepa.config import load_config
+from jepa.config import Checked, load_config, non_negative, positive
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
 TASKS = {"reach": "configs/demo.yaml", "push": "configs/demo_push.yaml", "pusht": "configs/demo_pusht.yaml"}
@@ -50,7 +50,7 @@ def bundled_config(path: str) -> str | None:
 
 
 @dataclass
-class CollectStage:
+class CollectStage(Checked):
     """Attributes: ``env`` (built-in name or import path), ``episodes``, ``steps`` (actions per
     episode), ``image_size`` [px], ``workers``, ``seed`` (episode ``i`` uses ``seed + i``), ``policy``
     (``auto``, a name or an import path)."""
@@ -63,19 +63,22 @@ class CollectStage:
     seed: int = 0
     policy: str = "auto"
 
-    def __post_init__(self) -> None:
-        if self.episodes < 1 or self.steps < 1 or self.image_size < 1 or self.workers < 1:
-            raise ValueError(f"collect needs episodes, steps, image_size and workers >= 1, got {self.episodes}, "
-                             f"{self.steps}, {self.image_size}, {self.workers}")
+    def check(self) -> None:
+        positive(self, "episodes", "steps", "image_size", "workers")
+        non_negative(self, "seed")
 
 
 @dataclass
-class EvalClipsStage:
+class EvalClipsStage(Checked):
     """Held-out clips for dataset-offset goals: ``episodes`` of ``steps`` actions from seed ``seed``."""
 
     episodes: int = 60
     steps: int = 50
     seed: int = 500_000
+
+    def check(self) -> None:
+        positive(self, "episodes", "steps")
+        non_negative(self, "seed")
 
 
 @dataclass

@@ -237,7 +237,7 @@ def test_objectives():
         Objective(ObjectiveConfig(state_weight=1.0))(z, states, g, None)
     with pytest.raises(ValueError, match="horizon is 2"):
         Objective(ObjectiveConfig(step_weights=[1.0]))(z, states, g, None)
-    with pytest.raises(ValueError, match="unknown distance"):
+    with pytest.raises(ValueError, match="distance.*must be one of"):
         ObjectiveConfig(distance="cos")
 
 

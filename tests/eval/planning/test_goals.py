@@ -83,8 +83,8 @@ def test_bad_goal_settings_are_clear_errors(held_out, tmp_path):
     name, root, env = held_out
     with pytest.raises(GoalProtocolError, match="12 frames|13 frames"):
         list(Goals(env, GoalConfig(source="dataset", dataset=str(root), offset=40), seed=0).starts(1))
-    with pytest.raises(ValueError, match="goals.dataset"):
-        GoalConfig(source="dataset")
+    with pytest.raises(GoalProtocolError, match="goals.dataset"):
+        Goals(env, GoalConfig(source="dataset"), seed=0)
     with pytest.raises(ValueError, match="offset"):
         GoalConfig(offset=0)
 
