@@ -48,3 +48,45 @@ def make_world_model(state_update=None):
     pred = ActionConditionedPredictor(32, (4, 4), predictor_embed_dim=24, depth=2, num_heads=2, action_dim=4,
                                       state_dim=4, predict_residual=True)
     return WorldModel(enc, pred, state_update or {"kind": "additive", "scale": [0.05, 0.05, 0.05, 0.0]}, 32).eval()
+
+
+def official_ac_state(embed_dim=192, depth=12, pred_dim=128, pred_depth=2, action_dim=7, state_dim=7,
+                      patch=16, seed=0):
+    """Random ``(encoder, predictor)`` state dicts in the released V-JEPA 2-AC key layout, written from
+    the layout itself (not from this library's modules): DDP ``module.`` prefixes, the Conv3d tubelet
+    patch embedding, fused ``qkv``, the always-created ``extrinsics_encoder`` (6-D)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return 0.05 * torch.randn(*shape, generator=g)
+
+    def block(prefix, d, hidden):
+        return {f"{prefix}.norm1.weight": 1 + rand(d), f"{prefix}.norm1.bias": rand(d),
+                f"{prefix}.attn.qkv.weight": rand(3 * d, d), f"{prefix}.attn.qkv.bias": rand(3 * d),
+                f"{prefix}.attn.proj.weight": rand(d, d), f"{prefix}.attn.proj.bias": rand(d),
+                f"{prefix}.norm2.weight": 1 + rand(d), f"{prefix}.norm2.bias": rand(d),
+                f"{prefix}.mlp.fc1.weight": rand(hidden, d), f"{prefix}.mlp.fc1.bias": rand(hidden),
+                f"{prefix}.mlp.fc2.weight": rand(d, hidden), f"{prefix}.mlp.fc2.bias": rand(d)}
+
+    enc = {"patch_embed.proj.weight": rand(embed_dim, 3, 2, patch, patch), "patch_embed.proj.bias": rand(embed_dim),
+           "norm.weight": 1 + rand(embed_dim), "norm.bias": rand(embed_dim)}
+    for i in range(depth):
+        enc.update(block(f"blocks.{i}", embed_dim, 4 * embed_dim))
+    pred = {"predictor_embed.weight": rand(pred_dim, embed_dim), "predictor_embed.bias": rand(pred_dim),
+            "action_encoder.weight": rand(pred_dim, action_dim), "action_encoder.bias": rand(pred_dim),
+            "state_encoder.weight": rand(pred_dim, state_dim), "state_encoder.bias": rand(pred_dim),
+            "extrinsics_encoder.weight": rand(pred_dim, 6), "extrinsics_encoder.bias": rand(pred_dim),
+            "predictor_norm.weight": 1 + rand(pred_dim), "predictor_norm.bias": rand(pred_dim),
+            "predictor_proj.weight": rand(embed_dim, pred_dim), "predictor_proj.bias": rand(embed_dim)}
+    for i in range(pred_depth):
+        pred.update(block(f"predictor_blocks.{i}", pred_dim, 4 * pred_dim))
+    return enc, pred
+
+
+def write_official_ac_checkpoint(path, **sizes):
+    """An official-layout AC training checkpoint (random weights, see :func:`official_ac_state`)."""
+    enc, pred = official_ac_state(**sizes)
+    wrap = lambda sd: {f"module.{k}": v for k, v in sd.items()}
+    torch.save({"encoder": wrap(enc), "target_encoder": wrap(enc), "predictor": wrap(pred), "epoch": 315,
+                "loss": 0.1, "batch_size": 8, "world_size": 32, "lr": 0.0}, path)
+    return path, enc, pred

@@ -74,7 +74,8 @@ def test_loss_falls_and_targets_do_not_collapse(tmp_path, bars):
     loaded = load_predictor(tmp_path / "run" / "latest.pt")
     tokens, idx = torch.randn(2, 6, run.encoder.embed_dim), torch.arange(6).expand(2, 6)
     with torch.no_grad():
-        assert torch.allclose(loaded(tokens, idx, idx + 6), run.predictor.eval()(tokens, idx, idx + 6), atol=1e-6)
+        assert torch.allclose(loaded(tokens, idx, idx + 6, mask_index=0),
+                              run.predictor.eval()(tokens, idx, idx + 6, mask_index=0), atol=1e-6)
 
 
 def test_corrupt_truncated_and_empty_videos_are_skipped_and_counted(tmp_path, bars):
