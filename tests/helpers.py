@@ -90,3 +90,90 @@ def write_official_ac_checkpoint(path, **sizes):
     torch.save({"encoder": wrap(enc), "target_encoder": wrap(enc), "predictor": wrap(pred), "epoch": 315,
                 "loss": 0.1, "batch_size": 8, "world_size": 32, "lr": 0.0}, path)
     return path, enc, pred
+
+
+def lerobot_level(episode, row, length):
+    """Grey level of episode ``episode``'s frame ``row`` in :func:`write_lerobot_dataset` videos."""
+    return (7 * (episode * length + row)) % 256
+
+
+def write_lerobot_dataset(root, version="v2.1", episodes=3, length=12, fps=10, cameras=("front", "wrist"),
+                          state_dim=4, action_dim=3, video_fps=None, size=(32, 48)):
+    """A small LeRobot dataset (pyarrow parquet tables, libx264 mp4s): states are a seeded random walk,
+    actions their next-step differences (so window actions add up); every frame is uniformly grey at
+    :func:`lerobot_level`, so decoded frames reveal their episode and row. ``video_fps`` (default
+    ``fps``) writes the mp4s at another rate. Returns ``{"states": [...], "actions": [...]}`` per episode
+    ([T, S] and [T, A], the raw rows)."""
+    import imageio.v2 as imageio
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    rng = np.random.default_rng(0)
+    h, w = size
+    states = [np.cumsum(rng.normal(0, 1, (length, state_dim)), 0) * [1.0, 10.0, 0.1, 100.0][:state_dim]
+              for _ in range(episodes)]
+    actions = [np.concatenate([np.diff(s[:, :action_dim], axis=0), np.zeros((1, action_dim))]) for s in states]
+    v3 = version == "v3.0"
+    data_path = ("data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet" if v3
+                 else "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet")
+    video_path = ("videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4" if v3
+                  else "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4")
+    features = {f"observation.images.{c}": {"dtype": "video", "shape": [h, w, 3],
+                                            "names": ["height", "width", "channels"],
+                                            "info": {"video.fps": float(fps), "video.codec": "h264"}} for c in cameras}
+    features.update({"observation.state": {"dtype": "float32", "shape": [state_dim], "names": None},
+                     "action": {"dtype": "float32", "shape": [action_dim], "names": None},
+                     "timestamp": {"dtype": "float32", "shape": [1]}, "frame_index": {"dtype": "int64", "shape": [1]},
+                     "episode_index": {"dtype": "int64", "shape": [1]}, "index": {"dtype": "int64", "shape": [1]}})
+    info = {"codebase_version": version, "robot_type": "test_arm", "fps": fps, "total_episodes": episodes,
+            "total_frames": episodes * length, "chunks_size": 1000, "data_path": data_path,
+            "video_path": video_path, "features": features}
+    (root / "meta").mkdir(parents=True)
+    (root / "meta" / "info.json").write_text(json.dumps(info))
+
+    def table(eps):
+        rows = [(e, t) for e in eps for t in range(length)]
+        return pa.table({"timestamp": pa.array([t / fps for _, t in rows], pa.float32()),
+                         "frame_index": pa.array([t for _, t in rows], pa.int64()),
+                         "episode_index": pa.array([e for e, _ in rows], pa.int64()),
+                         "index": pa.array([e * length + t for e, t in rows], pa.int64()),
+                         "task_index": pa.array([0] * len(rows), pa.int64()),
+                         "observation.state": pa.array([states[e][t].tolist() for e, t in rows],
+                                                       pa.list_(pa.float32())),
+                         "action": pa.array([actions[e][t].tolist() for e, t in rows], pa.list_(pa.float32()))})
+
+    def video(path, eps):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames = [np.full((h, w, 3), lerobot_level(e, t, length), np.uint8) for e in eps for t in range(length)]
+        imageio.mimwrite(path, frames, fps=video_fps or fps, codec="libx264", macro_block_size=1,
+                         pixelformat="yuv420p")
+
+    if v3:
+        (root / "data" / "chunk-000").mkdir(parents=True)
+        pq.write_table(table(range(episodes)), root / data_path.format(chunk_index=0, file_index=0))
+        for c in cameras:
+            video(root / video_path.format(video_key=f"observation.images.{c}", chunk_index=0, file_index=0),
+                  range(episodes))
+        meta = {"episode_index": list(range(episodes)), "tasks": [["move"]] * episodes,
+                "length": [length] * episodes, "data/chunk_index": [0] * episodes, "data/file_index": [0] * episodes,
+                "dataset_from_index": [e * length for e in range(episodes)],
+                "dataset_to_index": [(e + 1) * length for e in range(episodes)]}
+        for c in cameras:
+            v = f"videos/observation.images.{c}/"
+            meta.update({v + "chunk_index": [0] * episodes, v + "file_index": [0] * episodes,
+                         v + "from_timestamp": [e * length / fps for e in range(episodes)],
+                         v + "to_timestamp": [(e + 1) * length / fps for e in range(episodes)]})
+        (root / "meta" / "episodes" / "chunk-000").mkdir(parents=True)
+        pq.write_table(pa.table(meta), root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+    else:
+        lines = []
+        for e in range(episodes):
+            fields = dict(episode_chunk=0, episode_index=e)
+            (root / data_path.format(**fields)).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table([e]), root / data_path.format(**fields))
+            for c in cameras:
+                video(root / video_path.format(video_key=f"observation.images.{c}", **fields), [e])
+            lines.append(json.dumps({"episode_index": e, "tasks": ["move"], "length": length}))
+        (root / "meta" / "episodes.jsonl").write_text("\n".join(lines) + "\n")
+    return {"states": states, "actions": actions}
