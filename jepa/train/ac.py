@@ -22,6 +22,14 @@ from jepa.config import config_parser, parse_config, save_config
 from jepa.data.trajectories import TrajectoryDataset, window_starts
 from jepa.device import resolve_device
 from jepa.models.ac_predictor import ActionConditionedPredictor
+from jepa.train.ac_data import (
+    SOURCES,
+    data_source,
+    lerobot_dataset,
+    lerobot_windows,
+    normalization_statistics,
+    num_episodes,
+)
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
 from jepa.train.batches import BatchStream, GlobalBatches
 from jepa.train.checkpointing import Checkpointer
@@ -36,12 +44,23 @@ from jepa.world_model import WorldModel
 
 @dataclass
 class ACDataConfig:
-    """``source``: ``trajectories`` (the project's clip format at ``path``) or ``droid`` (raw DROID: ``path``
-    lists one episode folder per line). ``cache_features`` encodes every frame once into ``features.pt``
-    (small datasets); otherwise, and always for DROID, frames are encoded inside each training step.
-    ``window``: frames per training window (0 = ``rollout_steps + 1``; the release uses 8)."""
+    """``source``: ``trajectories`` (the project's clip format at ``path``), ``droid`` (raw DROID: ``path``
+    lists one episode folder per line) or ``lerobot`` (a LeRobot dataset folder, v2.0/v2.1/v3.0, read with
+    ``camera``, ``state_key`` and ``action_key``; :mod:`jepa.train.ac_data`); ``format`` is an alias of
+    ``source``. ``cache_features`` encodes every frame once into ``features.pt`` (small datasets);
+    otherwise, and always for DROID and LeRobot, frames are encoded inside each training step.
+    ``window``: frames per training window (0 = ``rollout_steps + 1``; the release uses 8).
+    ``action_reduce`` (LeRobot): ``sum`` adds the delta actions between sampled frames, ``last`` takes
+    the last absolute target. ``normalize``: per-dimension action/state normalisation stored in the
+    world model (``null`` = on for LeRobot only)."""
 
     source: str = "trajectories"
+    format: str | None = None
+    camera: str = ""
+    state_key: str = "observation.state"
+    action_key: str = "action"
+    action_reduce: str = "sum"
+    normalize: bool | None = None
     path: str = "runs/clips"
     frame_step: int = 1
     window: int = 0
@@ -194,7 +213,8 @@ class RawWindows(torch.utils.data.Dataset):
 
 # ---------------------------------------------------------------------------------------- build & step
 
-def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, state_dim: int) -> WorldModel:
+def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, state_dim: int,
+                      normalization: dict | None = None) -> WorldModel:
     from jepa.hub import load_backbone
 
     encoder = load_backbone(cfg.model.encoder, key=cfg.model.encoder_key, device=device)
@@ -204,7 +224,7 @@ def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, stat
                                            m.mlp_ratio, action_dim=action_dim, state_dim=state_dim,
                                            predict_residual=m.predict_residual,
                                            zero_init_output=m.zero_init_output).to(device)
-    return WorldModel(encoder, predictor, cfg.state_update, encoder.img_size[0])
+    return WorldModel(encoder, predictor, cfg.state_update, encoder.img_size[0], normalization).to(device)
 
 
 def center_crop_aspect(frames: torch.Tensor, max_aspect: float) -> torch.Tensor:
@@ -236,8 +256,9 @@ def ac_step(world: WorldModel, state: TrainState, batch: dict, cfg: ACConfig, in
     set_lr_wd(state.optimizer, lr, o.weight_decay)
     use_bf16 = device.type == "cuda" and cfg.meta.bf16
     with torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext():
-        losses = ac_losses(world.predictor, batch_features(world, batch, cfg, device), batch["actions"].to(device),
-                           batch["states"].to(device), o.rollout_steps)
+        actions, states = world.normalize_controls(batch["actions"].to(device), batch["states"].to(device))
+        losses = ac_losses(world.predictor, batch_features(world, batch, cfg, device), actions, states,
+                           o.rollout_steps)
     state.optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
     all_reduce_gradients([world.predictor], info)
@@ -255,7 +276,8 @@ def validate(world: WorldModel, windows, device: torch.device, cfg: ACConfig, li
     else:
         items = [windows[i] for i in np.linspace(0, len(windows) - 1, min(limit, len(windows))).astype(int)]
         b = {k: torch.stack([it[k] for it in items]) for k in ("frames", "actions", "states")}
-    z, a, s = batch_features(world, b, cfg, device), b["actions"].to(device), b["states"].to(device)
+    z = batch_features(world, b, cfg, device)
+    a, s = world.normalize_controls(b["actions"].to(device), b["states"].to(device))
     world.predictor.eval()
     out = {}
     for k in (2, 4):
@@ -270,8 +292,11 @@ def data_dims(d: ACDataConfig) -> tuple[int, int]:
     """``(action_dim, state_dim)`` of the dataset."""
     if d.source == "droid":
         return 7, 7
+    if d.source == "lerobot":
+        data = lerobot_dataset(d)
+        return data.action_dim, data.state_dim
     if d.source != "trajectories":
-        raise ValueError(f"data.source must be 'trajectories' or 'droid', got {d.source!r}")
+        raise ValueError(f"data.source must be one of {SOURCES}, got {d.source!r}")
     index = TrajectoryDataset(d.path).index
     return index["action_dim"], index["state_dim"]
 
@@ -292,6 +317,9 @@ def build_windows(world: WorldModel, cfg: ACConfig, window: int, run_dir: Path):
         train_eps, val_eps = split_episodes(len(folders), d.val_episodes)
         train = DroidWindows([folders[i] for i in train_eps], window, d.droid_fps)
         val = DroidWindows([folders[i] for i in val_eps], 5, d.droid_fps) if val_eps else None
+        return RawWindows(train), (RawWindows(val) if val is not None else None)
+    if d.source == "lerobot":
+        train, val = lerobot_windows(d, window, *split_episodes(num_episodes(d), d.val_episodes))
         return RawWindows(train), (RawWindows(val) if val is not None else None)
     if not d.cache_features:
         from jepa.data.trajectories import TrajectoryWindows
@@ -314,8 +342,10 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     if o.lr.total_steps <= 0:
         o.lr.total_steps = o.max_steps
     window = cfg.data.window or o.rollout_steps + 1
+    cfg.data.source = data_source(cfg.data)
     action_dim, state_dim = data_dims(cfg.data)
-    world = build_world_model(cfg, device, action_dim, state_dim)
+    stats = normalization_statistics(cfg.data, split_episodes(num_episodes(cfg.data), cfg.data.val_episodes)[0])
+    world = build_world_model(cfg, device, action_dim, state_dim, stats)
     if info.is_main:
         save_config(cfg, run_dir / "config.yaml")
     train, val = build_windows(world, cfg, window, run_dir)

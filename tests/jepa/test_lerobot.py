@@ -66,7 +66,7 @@ def test_the_same_windows_as_the_trajectory_format(tmp_path):
 
 def test_a_missing_camera_or_key_names_what_there_is(tmp_path):
     write_lerobot_dataset(tmp_path / "ds", cameras=("front", "wrist"))
-    with pytest.raises(LeRobotFormatError, match=r"no camera 'top'.*observation.images.front.*observation.images.wrist"):
+    with pytest.raises(LeRobotFormatError, match=r"no camera 'top'.*images.front.*observation.images.wrist"):
         LeRobotDataset(tmp_path / "ds", camera="top")
     with pytest.raises(LeRobotFormatError, match=r"no feature 'observation.joints'.*observation.state"):
         LeRobotDataset(tmp_path / "ds", camera="front", state_key="observation.joints")
