@@ -30,6 +30,7 @@ from jepa.train.ac_data import (
     normalization_statistics,
     num_episodes,
 )
+from jepa.train.ac_init import freeze_parameters, init_world_model
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
 from jepa.train.batches import BatchStream, GlobalBatches
 from jepa.train.checkpointing import Checkpointer
@@ -74,6 +75,11 @@ class ACDataConfig:
 
 @dataclass
 class ACModelConfig:
+    """``init_from``: start from a world model (a ``world_model.pt``, an official AC file or a released name
+    such as ``vjepa2-ac-vitg``); its encoder and predictor architecture are used, so ``encoder``,
+    ``encoder_key``, ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio`` and ``predict_residual`` are then
+    not read (:mod:`jepa.train.ac_init`)."""
+
     encoder: str = "runs/pretrain-tiny/latest.pt"  # a checkpoint path or a named backbone
     encoder_key: str = "target_encoder"
     embed_dim: int = 128
@@ -82,10 +88,13 @@ class ACModelConfig:
     mlp_ratio: float = 4.0
     predict_residual: bool = True
     zero_init_output: bool = True
+    init_from: str = ""
 
 
 @dataclass
 class ACOptimConfig:
+    """``freeze``: predictor blocks by index (``0``, ``-1``) or parameters by name prefix, kept fixed."""
+
     batch_size: int = 32
     max_steps: int = 600
     rollout_steps: int = 2
@@ -93,6 +102,7 @@ class ACOptimConfig:
                                                               warmup_steps=30, decay_steps=100, total_steps=0))
     weight_decay: float = 0.04
     clip_grad: float | None = 1.0
+    freeze: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -345,9 +355,18 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     cfg.data.source = data_source(cfg.data)
     action_dim, state_dim = data_dims(cfg.data)
     stats = normalization_statistics(cfg.data, split_episodes(num_episodes(cfg.data), cfg.data.val_episodes)[0])
-    world = build_world_model(cfg, device, action_dim, state_dim, stats)
+    if cfg.model.init_from:
+        world, init = init_world_model(cfg.model.init_from, device, action_dim, state_dim, cfg.state_update, stats,
+                                       cfg.model.zero_init_output)
+    else:
+        world, init = build_world_model(cfg, device, action_dim, state_dim, stats), None
+    frozen = freeze_parameters(world.predictor, o.freeze)
     if info.is_main:
         save_config(cfg, run_dir / "config.yaml")
+        if init is not None:
+            init.frozen = frozen
+            (run_dir / "init_from.json").write_text(json.dumps(init.to_dict(), indent=1))
+            print(init.summary())
     train, val = build_windows(world, cfg, window, run_dir)
     batches = GlobalBatches(len(train), o.batch_size, cfg.meta.seed, info.world_size, info.rank)
     state = TrainState({"predictor": world.predictor}, build_adamw({"predictor": world.predictor}),
