@@ -66,6 +66,14 @@ class PoseStateUpdate(nn.Module):
     """The released analytic update of a 7-D state (xyz [m], Euler xyz [rad], gripper 0..1)."""
 
     def forward(self, state: Tensor, action: Tensor) -> Tensor:
+        # full precision even inside a bf16 autocast region (the rollout's): autocast would run the
+        # rotation products in bf16, an error of ~1e-3 rad per step
+        with torch.autocast(state.device.type, enabled=False):
+            dtype = torch.promote_types(torch.promote_types(state.dtype, action.dtype), torch.float32)
+            return self._update(state.to(dtype), action.to(dtype))
+
+    @staticmethod
+    def _update(state: Tensor, action: Tensor) -> Tensor:
         xyz = state[..., :3] + action[..., :3]
         rot = _euler_xyz_to_matrix(action[..., 3:6]) @ _euler_xyz_to_matrix(state[..., 3:6])
         grip = (state[..., 6:7] + action[..., 6:7]).clamp(0, 1)

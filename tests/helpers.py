@@ -177,3 +177,26 @@ def write_lerobot_dataset(root, version="v2.1", episodes=3, length=12, fps=10, c
             lines.append(json.dumps({"episode_index": e, "tasks": ["move"], "length": length}))
         (root / "meta" / "episodes.jsonl").write_text("\n".join(lines) + "\n")
     return {"states": states, "actions": actions}
+
+
+def write_moving_bars(folder, n=12, frames=8, size=32, seed=0):
+    """Videos of a bright bar sweeping over a dark background at a per-video speed and direction."""
+    import imageio.v2 as imageio
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        speed, start, vertical = rng.integers(1, 4), rng.integers(0, size), rng.random() < 0.5
+        clip = np.full((frames, size, size, 3), 20, np.uint8)
+        for t in range(frames):
+            pos = (start + speed * t * 2) % (size - 4)
+            if vertical:
+                clip[t, :, pos : pos + 4] = (230, 200, 60)
+            else:
+                clip[t, pos : pos + 4, :] = (60, 200, 230)
+        imageio.mimwrite(folder / f"v{i}.mp4", list(clip), fps=8, codec="libx264", macro_block_size=1,
+                         pixelformat="yuv420p")
+        lines.append(f"v{i}.mp4 {int(vertical)}")
+    (folder / "train.csv").write_text("\n".join(lines) + "\n")
+    return folder / "train.csv"

@@ -101,3 +101,13 @@ def test_control_statistics_are_those_of_the_window_actions():
     last = control_statistics(states, actions, frame_step=3, reduce="last")
     np.testing.assert_allclose(last["action_mean"], np.concatenate([a[2:] for a in actions]).mean(0))
     assert control_statistics(states, [np.full((8, 1), 0.5), np.full((6, 1), 0.5)])["action_std"] == [1.0]
+
+
+def test_pose_update_keeps_full_precision_under_bf16_autocast():
+    state = torch.tensor([[0.1, 0.2, 0.3, 0.3, -0.2, 0.5, 0.4]])
+    action = torch.tensor([[0.01, -0.02, 0.03, 0.05, 0.1, -0.2, 0.3]])
+    exact = PoseStateUpdate()(state, action)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the rollout's precision=bf16 region
+        inside = PoseStateUpdate()(state, action)
+    assert inside.dtype == torch.float32
+    torch.testing.assert_close(inside, exact, atol=1e-6, rtol=1e-6)
