@@ -11,13 +11,14 @@ in the world model, which applies them itself (:mod:`jepa.normalization`).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jepa.data.lerobot import LeRobotDataset, LeRobotWindows
 from jepa.normalization import REDUCES, control_statistics
 
 if TYPE_CHECKING:  # pragma: no cover
-    from jepa.data.lerobot import LeRobotDataset
     from jepa.train.ac import ACDataConfig
 
 SOURCES = ("trajectories", "droid", "lerobot")
@@ -39,18 +40,24 @@ def data_source(d: ACDataConfig) -> str:
 
 
 def lerobot_dataset(d: ACDataConfig) -> LeRobotDataset:
-    from jepa.data.lerobot import LeRobotDataset
-
+    """The LeRobot dataset of ``d``, opened (and its videos checked) once per process while its metadata
+    files are unchanged."""
     if not d.camera:
         raise ValueError("data.source=lerobot needs data.camera (a video key of meta/info.json, e.g. front for "
                          "observation.images.front)")
-    return LeRobotDataset(d.path, d.camera, d.state_key, d.action_key)
+    meta = Path(d.path) / "meta"
+    stamps = tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (meta / "info.json", meta / "episodes.jsonl",
+                                                                        meta / "episodes"))
+    return _open_lerobot(str(Path(d.path).resolve()), d.camera, d.state_key, d.action_key, stamps)
+
+
+@functools.lru_cache(maxsize=4)
+def _open_lerobot(path: str, camera: str, state_key: str, action_key: str, stamps: tuple) -> LeRobotDataset:
+    return LeRobotDataset(path, camera, state_key, action_key)
 
 
 def lerobot_windows(d: ACDataConfig, window: int, train_eps: list[int], val_eps: list[int]):
     """Training windows and 5-frame validation windows (``None`` without validation episodes)."""
-    from jepa.data.lerobot import LeRobotWindows
-
     data = lerobot_dataset(d)
     train = LeRobotWindows(data, window, d.frame_step, train_eps, d.action_reduce)
     val = LeRobotWindows(data, 5, d.frame_step, val_eps, d.action_reduce) if val_eps else None
