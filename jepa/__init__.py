@@ -16,6 +16,8 @@ _LAZY = {
     "load_backbone": "jepa.hub",
     "list_backbones": "jepa.hub",
     "load_predictor": "jepa.hub",
+    "load_world_model": "jepa.world_model",
+    "list_world_models": "jepa.released",
     "load_config": "jepa.config",
 }
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from jepa.config import load_config
     from jepa.hub import list_backbones, load_backbone, load_predictor
     from jepa.models.vit import VisionTransformer, build_vit
+    from jepa.released import list_world_models
+    from jepa.world_model import load_world_model
 
 
 def __getattr__(name: str):
@@ -33,5 +37,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'jepa' has no attribute {name!r}")
 
 
-__all__ = ["VisionTransformer", "__version__", "build_vit", "list_backbones", "load_backbone", "load_config",
-           "load_predictor"]
+__all__ = ["VisionTransformer", "__version__", "build_vit", "list_backbones", "list_world_models", "load_backbone",
+           "load_config", "load_predictor", "load_world_model"]

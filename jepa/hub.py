@@ -173,10 +173,20 @@ def _load_path(path: Path, key: str, spec: BackboneSpec | None, arch: dict | Non
         model = _build(meta.get("encoder_arch"), spec, path, arch)
         state = official_part(state, key, path)
     else:
-        ckpt = read_torch_file(path)
-        saved = ckpt.get("encoder_arch") if ckpt.get("format") == FORMAT else None
-        model = _build(saved, spec, path, arch, ckpt)
-        state = official_part(ckpt, key, path)
+        return encoder_from_checkpoint(read_torch_file(path), path, key, spec, arch)
+    load_state_dict_strict(model, drop_stray_pos_embed(state, model), str(path))
+    return model
+
+
+def encoder_from_checkpoint(ckpt: dict, path: str | os.PathLike, key: str = "target_encoder",
+                            spec: BackboneSpec | None = None, arch: dict | None = None) -> VisionTransformer:
+    """The encoder under ``key`` of an already-read ``.pt`` checkpoint dict (this project's or an official
+    one), built from its recorded architecture, else ``spec``, else its tensor shapes (+ ``arch``); strict
+    key check. ``path`` only names the file in errors."""
+    path = Path(path)
+    saved = ckpt.get("encoder_arch") if ckpt.get("format") == FORMAT else None
+    model = _build(saved, spec, path, arch, ckpt)
+    state = official_part(ckpt, key, path)
     load_state_dict_strict(model, drop_stray_pos_embed(state, model), str(path))
     return model
 
@@ -238,7 +248,8 @@ def _infer_official(ckpt: dict, path: Path, arch: dict | None) -> VisionTransfor
 
 
 def load_predictor(name_or_path: str | os.PathLike, key: str = "predictor", num_heads: int | None = None,
-                   device: str | torch.device = "cpu") -> MaskedPredictor:
+                   device: str | torch.device = "cpu", arch: dict | None = None,
+                   grid: tuple[int, int, int] | None = None) -> MaskedPredictor:
     """The frozen masked-token predictor of a pretraining checkpoint (this project's or an official
     V-JEPA 2 ``.pt``, by path or by backbone name), e.g. to predict the tokens of future frames.
 
@@ -246,8 +257,15 @@ def load_predictor(name_or_path: str | os.PathLike, key: str = "predictor", num_
     MLP ratio and the number of mask tokens are read from the tensors; the number of heads, which the
     weights do not show, is ``num_heads``, else the run's ``config.model.pred_num_heads``, else
     ``width // 32`` (the released 384-wide predictor has 12 heads).
+
+    The token grid ``(T', H', W')`` that flat target indices refer to is ``grid``, else the file's
+    record (``predictor_arch`` or ``encoder_arch``), else that of the named backbone (64 frames at
+    256 px: ``(32, 16, 16)``); a bare official file loaded by path needs ``grid``. ``arch`` overrides
+    any other :class:`MaskedPredictor` argument. An action-conditioned predictor (a V-JEPA 2-AC file
+    or this project's world model) is refused with a pointer to ``jepa.load_world_model``.
     """
-    path = resolve_checkpoint(str(name_or_path)) if str(name_or_path) in BACKBONES else Path(name_or_path)
+    name = str(name_or_path)
+    path = resolve_checkpoint(name) if name in BACKBONES else Path(name_or_path)
     if path.is_dir():
         raise CheckpointError(f"{path}: loading the predictor of a Hugging Face folder is not supported; "
                               "use the official .pt checkpoint")
@@ -256,18 +274,29 @@ def load_predictor(name_or_path: str | os.PathLike, key: str = "predictor", num_
     ckpt = read_torch_file(path)
     state = official_part(ckpt, key, path)
     saved = ckpt.get("predictor_arch") if ckpt.get("format") == FORMAT else None
-    if saved and "action_dim" in saved:
-        raise CheckpointError(f"{path}: holds an action-conditioned predictor (a world model); load it with "
-                              "jepa.world_model.load_world_model")
-    arch = dict(saved) if saved else _infer_predictor(state, ckpt, path)
+    if (saved and "action_dim" in saved) or "action_encoder.weight" in state:
+        raise CheckpointError(f"{path}: this is an action-conditioned predictor (a world model), not a "
+                              "masked-prediction predictor; use jepa.load_world_model")
+    found = dict(saved) if saved else _infer_predictor(state, ckpt, path)
+    found.update(arch or {})
     if num_heads is not None:
-        arch["num_heads"] = num_heads
-    model = MaskedPredictor(**arch)
+        found["num_heads"] = num_heads
+    if grid is not None:
+        found["grid"] = list(grid)
+    elif "grid" not in found and name in BACKBONES:
+        spec = BACKBONES[name]
+        found["grid"] = [spec.num_frames // 2, spec.img_size // 16, spec.img_size // 16]
+    if "grid" not in found:
+        raise CheckpointError(f"{path}: the file records no token grid; pass grid=(T', H', W'), e.g. (8, 16, 16) "
+                              "for 16 frames at 256 px with tubelet 2 and patch 16")
+    model = MaskedPredictor(**found)
     load_state_dict_strict(model, state, str(path))
     return freeze(model.to(device))
 
 
 def _infer_predictor(state: dict, ckpt: dict, path: Path) -> dict:
+    """Architecture of a bare predictor state dict from its shapes (``grid`` only when the file records
+    the encoder's architecture)."""
     if "predictor_embed.weight" not in state:
         raise CheckpointError(f"{path}: no predictor_embed.weight; not a masked-prediction predictor")
     if "predictor_pos_embed" in state:
@@ -275,14 +304,15 @@ def _infer_predictor(state: dict, ckpt: dict, path: Path) -> dict:
                               "only RoPE predictors (V-JEPA 2 layout) are supported")
     width, dim = state["predictor_embed.weight"].shape
     model_cfg = ckpt.get("config", {}).get("model", {}) if isinstance(ckpt.get("config"), dict) else {}
-    enc = ckpt.get("encoder_arch") or {}
-    grid = [enc.get("num_frames", 16) // enc.get("tubelet_size", 2), *[enc.get("img_size", 256) //
-                                                                       enc.get("patch_size", 16)] * 2]
-    arch = dict(embed_dim=dim, grid=grid, predictor_embed_dim=width,
+    arch = dict(embed_dim=dim, predictor_embed_dim=width,
                 depth=len({k.split(".")[1] for k in state if k.startswith("predictor_blocks.")}),
                 num_heads=model_cfg.get("pred_num_heads") or width // 32,
                 num_mask_tokens=len([k for k in state if k.startswith("mask_tokens.")]),
                 qkv_bias="predictor_blocks.0.attn.qkv.bias" in state)
+    enc = ckpt.get("encoder_arch")
+    if isinstance(enc, dict):
+        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+            arch["grid"] = list(VisionTransformer(**enc).nominal_grid)
     if "predictor_blocks.0.mlp.fc1.weight" in state:
         arch["mlp_ratio"] = state["predictor_blocks.0.mlp.fc1.weight"].shape[0] / width
     return arch

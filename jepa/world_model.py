@@ -5,7 +5,9 @@
 - ``rollout(z0, state0, actions)`` predicts the embeddings after each action autoregressively with a
   KV cache (each predicted frame is layer-normed before it is fed back, as in the release), and
   advances the proprioceptive state with a known update, because the planner has no observation
-  of future states:
+  of future states. Actions and states are in the robot's own units; with normalisation statistics
+  (:mod:`jepa.normalization`, stored in the file) the predictor gets them normalised, while the
+  state update and the returned states stay in robot units:
 
   - :class:`AdditiveStateUpdate`: ``state += scale * action`` per dimension (the simulated Fetch arm:
     end-effector xyz moves ``0.05 m`` per unit action; the gripper dimension gets scale 0);
@@ -30,6 +32,7 @@ from jepa.config import Checked, non_empty, require
 from jepa.data.transforms import normalize_frames
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.models.vit import VisionTransformer, feature_layer_norm
+from jepa.normalization import ControlNormalizer
 
 
 class AdditiveStateUpdate(nn.Module):
@@ -68,6 +71,14 @@ class PoseStateUpdate(nn.Module):
     """The released analytic update of a 7-D state (xyz [m], Euler xyz [rad], gripper 0..1)."""
 
     def forward(self, state: Tensor, action: Tensor) -> Tensor:
+        # full precision even inside a bf16 autocast region (the rollout's): autocast would run the
+        # rotation products in bf16, an error of ~1e-3 rad per step
+        with torch.autocast(state.device.type, enabled=False):
+            dtype = torch.promote_types(torch.promote_types(state.dtype, action.dtype), torch.float32)
+            return self._update(state.to(dtype), action.to(dtype))
+
+    @staticmethod
+    def _update(state: Tensor, action: Tensor) -> Tensor:
         xyz = state[..., :3] + action[..., :3]
         rot = _euler_xyz_to_matrix(action[..., 3:6]) @ _euler_xyz_to_matrix(state[..., 3:6])
         grip = (state[..., 6:7] + action[..., 6:7]).clamp(0, 1)
@@ -111,10 +122,16 @@ def build_state_update(spec: StateUpdateConfig | Mapping) -> nn.Module:
 
 class WorldModel(nn.Module):
     """Frozen ``encoder`` + ``predictor`` + a state update (a :class:`StateUpdateConfig` or its dict);
-    see the module docstring."""
+    see the module docstring.
+
+    ``normalization``: per-dimension action/state statistics (:func:`jepa.normalization.control_statistics`)
+    applied to the predictor's inputs; ``None`` = the predictor takes robot units as they are.
+    ``frame_step``: env steps between the frames it was trained on (one planned action block).
+    """
 
     def __init__(self, encoder: VisionTransformer, predictor: ActionConditionedPredictor,
-                 state_update: StateUpdateConfig | Mapping, image_size: int, frame_step: int = 1) -> None:
+                 state_update: StateUpdateConfig | Mapping, image_size: int, normalization: dict | None = None,
+                 frame_step: int = 1) -> None:
         super().__init__()
         self.frame_step = int(frame_step)  # env steps between the frames it was trained on (one action block)
         self.encoder = encoder.eval().requires_grad_(False)
@@ -122,6 +139,7 @@ class WorldModel(nn.Module):
         self.state_update_spec = asdict(state_update_config(state_update))  # stored in files as a dict
         self.state_update = build_state_update(self.state_update_spec)
         self.image_size = image_size
+        self.normalizer = ControlNormalizer(normalization, predictor.action_dim, predictor.state_dim)
 
     @property
     def device(self) -> torch.device:
@@ -146,13 +164,20 @@ class WorldModel(nn.Module):
         x = images if isinstance(images, Tensor) and images.is_floating_point() else self.preprocess(images)
         return feature_layer_norm(self.encoder(x.to(self.device)))
 
+    def normalize_controls(self, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
+        """Robot-unit ``actions [..., A]`` and ``states [..., S]`` as the predictor takes them."""
+        return self.normalizer.actions(actions), self.normalizer.states(states)
+
     def rollout(self, z0: Tensor, state0: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
-        """``z0 [B, N, D]``, ``state0 [B, S]``, ``actions [B, H, A]`` -> ``(z [B, H, N, D], states [B, H, S])``."""
+        """``z0 [B, N, D]``, ``state0 [B, S]``, ``actions [B, H, A]`` -> ``(z [B, H, N, D], states [B, H, S])``.
+
+        Actions and states in robot units (normalised internally for the predictor)."""
         cache = self.predictor.new_cache()
         z, state = z0, state0
         zs, states = [], []
         for h in range(actions.shape[1]):
-            z = feature_layer_norm(self.predictor.forward_step(z, actions[:, h], state, cache))
+            a, s = self.normalize_controls(actions[:, h], state)
+            z = feature_layer_norm(self.predictor.forward_step(z, a, s, cache))
             state = self.state_update(state, actions[:, h])
             zs.append(z)
             states.append(state)
@@ -166,7 +191,8 @@ class WorldModel(nn.Module):
         for h in range(actions.shape[1]):
             acts.append(actions[:, h])
             sts.append(state)
-            pred = self.predictor(torch.cat(frames, 1), torch.stack(acts, 1), torch.stack(sts, 1))
+            pred = self.predictor(torch.cat(frames, 1), *self.normalize_controls(torch.stack(acts, 1),
+                                                                                  torch.stack(sts, 1)))
             z = feature_layer_norm(pred[:, -z0.shape[1]:])
             state = self.state_update(state, actions[:, h])
             frames.append(z)
@@ -182,14 +208,32 @@ class WorldModel(nn.Module):
                                   "target_encoder": self.encoder.state_dict(), "predictor_arch": self.predictor.arch,
                                   "predictor": self.predictor.state_dict(), "image_size": self.image_size,
                                   "state_update": self.state_update_spec, "frame_step": self.frame_step,
-                                  **(extra or {})}, path)
+                                  "normalization": self.normalizer.to_dict(), **(extra or {})}, path)
 
 
-def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
-    """A :class:`WorldModel` saved with :meth:`WorldModel.save` (strict key check on both parts)."""
+def load_world_model(name_or_path: str | Path, device: str | torch.device = "cpu",
+                     checkpoint: str | Path | None = None) -> WorldModel:
+    """A world model by name (a released one, :func:`jepa.released.list_world_models`) or by path.
+
+    A path is a file written by :meth:`WorldModel.save` (strict key check on both parts) or an
+    official V-JEPA 2-AC checkpoint (architecture read from its tensors). A name reads its official
+    file from ``$JEPA_HOME`` (or ``checkpoint``) and never downloads; a missing file is an error that
+    says where to put which file.
+    """
     from jepa.checkpoints import load_state_dict_strict, read_torch_file
+    from jepa.released import WORLD_MODELS, is_official_ac, load_released_world_model, official_ac_world_model
 
+    if str(name_or_path) in WORLD_MODELS:
+        return load_released_world_model(str(name_or_path), checkpoint, device)
+    if checkpoint is not None:
+        raise ValueError(f"checkpoint= is only for released world models ({sorted(WORLD_MODELS)}); "
+                         f"{name_or_path!r} is not one")
+    path = name_or_path
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such file, and not a released world model ({sorted(WORLD_MODELS)})")
     ckpt = read_torch_file(path)
+    if is_official_ac(ckpt):
+        return official_ac_world_model(ckpt, path).to(device).eval()
     missing = [k for k in ("encoder_arch", "predictor_arch", "target_encoder", "predictor") if k not in ckpt]
     if missing:
         raise ValueError(f"{path}: not a world-model checkpoint (missing {missing})")
@@ -197,6 +241,6 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
     predictor = ActionConditionedPredictor(**ckpt["predictor_arch"])
     load_state_dict_strict(encoder, ckpt["target_encoder"], f"{path} [encoder]")
     load_state_dict_strict(predictor, ckpt["predictor"], f"{path} [predictor]")
-    model = WorldModel(encoder, predictor, ckpt["state_update"], int(ckpt["image_size"]),
+    model = WorldModel(encoder, predictor, ckpt["state_update"], int(ckpt["image_size"]), ckpt.get("normalization"),
                        int(ckpt.get("frame_step", 1)))
     return model.to(device).eval()

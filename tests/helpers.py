@@ -60,3 +60,155 @@ def assert_config_rejects(schema, override: str, key: str, problem: str) -> None
         load_config(schema, None, [override])
     msg = str(e.value)
     assert f"key '{key}'" in msg and problem in msg and f"override '{override}'" in msg, msg
+
+
+def official_ac_state(embed_dim=192, depth=12, pred_dim=128, pred_depth=2, action_dim=7, state_dim=7,
+                      patch=16, seed=0):
+    """Random ``(encoder, predictor)`` state dicts in the released V-JEPA 2-AC key layout, written from
+    the layout itself (not from this library's modules): DDP ``module.`` prefixes, the Conv3d tubelet
+    patch embedding, fused ``qkv``, the always-created ``extrinsics_encoder`` (6-D)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return 0.05 * torch.randn(*shape, generator=g)
+
+    def block(prefix, d, hidden):
+        return {f"{prefix}.norm1.weight": 1 + rand(d), f"{prefix}.norm1.bias": rand(d),
+                f"{prefix}.attn.qkv.weight": rand(3 * d, d), f"{prefix}.attn.qkv.bias": rand(3 * d),
+                f"{prefix}.attn.proj.weight": rand(d, d), f"{prefix}.attn.proj.bias": rand(d),
+                f"{prefix}.norm2.weight": 1 + rand(d), f"{prefix}.norm2.bias": rand(d),
+                f"{prefix}.mlp.fc1.weight": rand(hidden, d), f"{prefix}.mlp.fc1.bias": rand(hidden),
+                f"{prefix}.mlp.fc2.weight": rand(d, hidden), f"{prefix}.mlp.fc2.bias": rand(d)}
+
+    enc = {"patch_embed.proj.weight": rand(embed_dim, 3, 2, patch, patch), "patch_embed.proj.bias": rand(embed_dim),
+           "norm.weight": 1 + rand(embed_dim), "norm.bias": rand(embed_dim)}
+    for i in range(depth):
+        enc.update(block(f"blocks.{i}", embed_dim, 4 * embed_dim))
+    pred = {"predictor_embed.weight": rand(pred_dim, embed_dim), "predictor_embed.bias": rand(pred_dim),
+            "action_encoder.weight": rand(pred_dim, action_dim), "action_encoder.bias": rand(pred_dim),
+            "state_encoder.weight": rand(pred_dim, state_dim), "state_encoder.bias": rand(pred_dim),
+            "extrinsics_encoder.weight": rand(pred_dim, 6), "extrinsics_encoder.bias": rand(pred_dim),
+            "predictor_norm.weight": 1 + rand(pred_dim), "predictor_norm.bias": rand(pred_dim),
+            "predictor_proj.weight": rand(embed_dim, pred_dim), "predictor_proj.bias": rand(embed_dim)}
+    for i in range(pred_depth):
+        pred.update(block(f"predictor_blocks.{i}", pred_dim, 4 * pred_dim))
+    return enc, pred
+
+
+def write_official_ac_checkpoint(path, **sizes):
+    """An official-layout AC training checkpoint (random weights, see :func:`official_ac_state`)."""
+    enc, pred = official_ac_state(**sizes)
+    wrap = lambda sd: {f"module.{k}": v for k, v in sd.items()}
+    torch.save({"encoder": wrap(enc), "target_encoder": wrap(enc), "predictor": wrap(pred), "epoch": 315,
+                "loss": 0.1, "batch_size": 8, "world_size": 32, "lr": 0.0}, path)
+    return path, enc, pred
+
+
+def lerobot_level(episode, row, length):
+    """Grey level of episode ``episode``'s frame ``row`` in :func:`write_lerobot_dataset` videos."""
+    return (7 * (episode * length + row)) % 256
+
+
+def write_lerobot_dataset(root, version="v2.1", episodes=3, length=12, fps=10, cameras=("front", "wrist"),
+                          state_dim=4, action_dim=3, video_fps=None, size=(32, 48)):
+    """A small LeRobot dataset (pyarrow parquet tables, libx264 mp4s): states are a seeded random walk,
+    actions their next-step differences (so window actions add up); every frame is uniformly grey at
+    :func:`lerobot_level`, so decoded frames reveal their episode and row. ``video_fps`` (default
+    ``fps``) writes the mp4s at another rate. Returns ``{"states": [...], "actions": [...]}`` per episode
+    ([T, S] and [T, A], the raw rows)."""
+    import imageio.v2 as imageio
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    rng = np.random.default_rng(0)
+    h, w = size
+    states = [np.cumsum(rng.normal(0, 1, (length, state_dim)), 0) * [1.0, 10.0, 0.1, 100.0][:state_dim]
+              for _ in range(episodes)]
+    actions = [np.concatenate([np.diff(s[:, :action_dim], axis=0), np.zeros((1, action_dim))]) for s in states]
+    v3 = version == "v3.0"
+    data_path = ("data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet" if v3
+                 else "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet")
+    video_path = ("videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4" if v3
+                  else "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4")
+    features = {f"observation.images.{c}": {"dtype": "video", "shape": [h, w, 3],
+                                            "names": ["height", "width", "channels"],
+                                            "info": {"video.fps": float(fps), "video.codec": "h264"}} for c in cameras}
+    features.update({"observation.state": {"dtype": "float32", "shape": [state_dim], "names": None},
+                     "action": {"dtype": "float32", "shape": [action_dim], "names": None},
+                     "timestamp": {"dtype": "float32", "shape": [1]}, "frame_index": {"dtype": "int64", "shape": [1]},
+                     "episode_index": {"dtype": "int64", "shape": [1]}, "index": {"dtype": "int64", "shape": [1]}})
+    info = {"codebase_version": version, "robot_type": "test_arm", "fps": fps, "total_episodes": episodes,
+            "total_frames": episodes * length, "chunks_size": 1000, "data_path": data_path,
+            "video_path": video_path, "features": features}
+    (root / "meta").mkdir(parents=True)
+    (root / "meta" / "info.json").write_text(json.dumps(info))
+
+    def table(eps):
+        rows = [(e, t) for e in eps for t in range(length)]
+        return pa.table({"timestamp": pa.array([t / fps for _, t in rows], pa.float32()),
+                         "frame_index": pa.array([t for _, t in rows], pa.int64()),
+                         "episode_index": pa.array([e for e, _ in rows], pa.int64()),
+                         "index": pa.array([e * length + t for e, t in rows], pa.int64()),
+                         "task_index": pa.array([0] * len(rows), pa.int64()),
+                         "observation.state": pa.array([states[e][t].tolist() for e, t in rows],
+                                                       pa.list_(pa.float32())),
+                         "action": pa.array([actions[e][t].tolist() for e, t in rows], pa.list_(pa.float32()))})
+
+    def video(path, eps):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames = [np.full((h, w, 3), lerobot_level(e, t, length), np.uint8) for e in eps for t in range(length)]
+        imageio.mimwrite(path, frames, fps=video_fps or fps, codec="libx264", macro_block_size=1,
+                         pixelformat="yuv420p")
+
+    if v3:
+        (root / "data" / "chunk-000").mkdir(parents=True)
+        pq.write_table(table(range(episodes)), root / data_path.format(chunk_index=0, file_index=0))
+        for c in cameras:
+            video(root / video_path.format(video_key=f"observation.images.{c}", chunk_index=0, file_index=0),
+                  range(episodes))
+        meta = {"episode_index": list(range(episodes)), "tasks": [["move"]] * episodes,
+                "length": [length] * episodes, "data/chunk_index": [0] * episodes, "data/file_index": [0] * episodes,
+                "dataset_from_index": [e * length for e in range(episodes)],
+                "dataset_to_index": [(e + 1) * length for e in range(episodes)]}
+        for c in cameras:
+            v = f"videos/observation.images.{c}/"
+            meta.update({v + "chunk_index": [0] * episodes, v + "file_index": [0] * episodes,
+                         v + "from_timestamp": [e * length / fps for e in range(episodes)],
+                         v + "to_timestamp": [(e + 1) * length / fps for e in range(episodes)]})
+        (root / "meta" / "episodes" / "chunk-000").mkdir(parents=True)
+        pq.write_table(pa.table(meta), root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+    else:
+        lines = []
+        for e in range(episodes):
+            fields = dict(episode_chunk=0, episode_index=e)
+            (root / data_path.format(**fields)).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table([e]), root / data_path.format(**fields))
+            for c in cameras:
+                video(root / video_path.format(video_key=f"observation.images.{c}", **fields), [e])
+            lines.append(json.dumps({"episode_index": e, "tasks": ["move"], "length": length}))
+        (root / "meta" / "episodes.jsonl").write_text("\n".join(lines) + "\n")
+    return {"states": states, "actions": actions}
+
+
+def write_moving_bars(folder, n=12, frames=8, size=32, seed=0):
+    """Videos of a bright bar sweeping over a dark background at a per-video speed and direction."""
+    import imageio.v2 as imageio
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        speed, start, vertical = rng.integers(1, 4), rng.integers(0, size), rng.random() < 0.5
+        clip = np.full((frames, size, size, 3), 20, np.uint8)
+        for t in range(frames):
+            pos = (start + speed * t * 2) % (size - 4)
+            if vertical:
+                clip[t, :, pos : pos + 4] = (230, 200, 60)
+            else:
+                clip[t, pos : pos + 4, :] = (60, 200, 230)
+        imageio.mimwrite(folder / f"v{i}.mp4", list(clip), fps=8, codec="libx264", macro_block_size=1,
+                         pixelformat="yuv420p")
+        lines.append(f"v{i}.mp4 {int(vertical)}")
+    (folder / "train.csv").write_text("\n".join(lines) + "\n")
+    return folder / "train.csv"

@@ -260,7 +260,8 @@ def with_future_tokens(encoder: nn.Module, b: BackboneConfig, d: AnticipationDat
     from jepa.hub import load_predictor
     from jepa.models.future_tokens import FutureTokenEncoder, future_offset
 
-    predictor = load_predictor(b.predictor_checkpoint or b.checkpoint, device=device)
+    # the predictor's flat token indices refer to the encoder's grid (an official file records none)
+    predictor = load_predictor(b.predictor_checkpoint or b.checkpoint, device=device, grid=encoder.nominal_grid)
     offset = future_offset(d.anticipation_time, d.sample_fps, encoder.tubelet_size)
     return FutureTokenEncoder(encoder, predictor, offset, b.future_steps, b.future_mask_index)
 

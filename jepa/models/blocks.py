@@ -80,7 +80,13 @@ class Attention(nn.Module):
         b, n, d = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if rope is not None:  # one rotation for q and k together
-            q, k = apply_rope(qkv[:2], rope).unbind(0)
+            qk = apply_rope(qkv[:2], rope)
+            if torch.compiler.is_compiling():
+                # torch.compile with dynamic token counts (masks of varying size) mis-records the
+                # strides of this permuted elementwise result and the SDPA backward then fails a
+                # stride check; a contiguous copy avoids it (eager mode is left as it is)
+                qk = qk.contiguous()
+            q, k = qk.unbind(0)
             v = qkv[2]
         else:
             q, k, v = qkv.unbind(0)

@@ -66,9 +66,12 @@ class MaskedPredictor(nn.Module):
             for t in self.mask_tokens:
                 nn.init.trunc_normal_(t, std=init_std)
 
-    def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor, mask_index: int = 0,
+    def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor, mask_index: int = 1,
                 grid: tuple[int, int, int] | None = None) -> Tensor:
         """``context [B, Kc, D]`` at ``context_idx [B, Kc]`` -> predictions ``[B, Kt, D]`` at ``target_idx``.
+
+        The targets are filled with mask token ``mask_index % num_mask_tokens``; the default 1 is the
+        released forward's (pretraining passes the mask config's index explicitly).
 
         Flat indices refer to ``grid`` (default: the nominal grid of construction); only its ``H', W'``
         matter, so indices past the last time step address future steps (RoPE extrapolates in time).

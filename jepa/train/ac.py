@@ -24,6 +24,14 @@ from jepa.data.feature_cache import FeatureCache, encoder_identity, file_identit
 from jepa.data.trajectories import TrajectoryDataset, window_starts
 from jepa.device import autocast, cuda_precision, resolve_device
 from jepa.models.ac_predictor import ActionConditionedPredictor
+from jepa.train.ac_data import (
+    data_source,
+    lerobot_dataset,
+    lerobot_windows,
+    normalization_statistics,
+    num_episodes,
+)
+from jepa.train.ac_init import freeze_parameters, init_world_model
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
 from jepa.train.batches import BatchStream, GlobalBatches, first_readable
 from jepa.train.checkpointing import Checkpointer
@@ -37,12 +45,23 @@ from jepa.world_model import StateUpdateConfig, WorldModel
 
 @dataclass
 class ACDataConfig(Checked):
-    """``source``: ``trajectories`` (the project's clip format at ``path``) or ``droid`` (raw DROID: ``path``
-    lists one episode folder per line). ``cache_features`` encodes every frame once into ``features/``
-    (small datasets); otherwise, and always for DROID, frames are encoded inside each training step.
-    ``window``: frames per training window (0 = ``rollout_steps + 1``; the release uses 8)."""
+    """``source``: ``trajectories`` (the project's clip format at ``path``), ``droid`` (raw DROID: ``path``
+    lists one episode folder per line) or ``lerobot`` (a LeRobot dataset folder, v2.0/v2.1/v3.0, read with
+    ``camera``, ``state_key`` and ``action_key``; :mod:`jepa.train.ac_data`); ``format`` is an alias of
+    ``source``. ``cache_features`` encodes every frame once into ``features/`` (small datasets);
+    otherwise, and always for DROID and LeRobot, frames are encoded inside each training step.
+    ``window``: frames per training window (0 = ``rollout_steps + 1``; the release uses 8).
+    ``action_reduce`` (LeRobot): ``sum`` adds the delta actions between sampled frames, ``last`` takes
+    the last absolute target. ``normalize``: per-dimension action/state normalisation stored in the
+    world model (``null`` = on for LeRobot only)."""
 
-    source: Literal["trajectories", "droid"] = "trajectories"
+    source: Literal["trajectories", "droid", "lerobot"] = "trajectories"
+    format: Literal["trajectories", "droid", "lerobot"] | None = None
+    camera: str = ""
+    state_key: str = "observation.state"
+    action_key: str = "action"
+    action_reduce: Literal["sum", "last"] = "sum"
+    normalize: bool | None = None
     path: str = "runs/clips"
     frame_step: int = 1
     window: int = 0
@@ -60,6 +79,11 @@ class ACDataConfig(Checked):
 
 @dataclass
 class ACModelConfig(Checked):
+    """``init_from``: start from a world model (a ``world_model.pt``, an official AC file or a released name
+    such as ``vjepa2-ac-vitg``); its encoder and predictor architecture are used, so ``encoder``,
+    ``encoder_key``, ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio`` and ``predict_residual`` are then
+    not read (:mod:`jepa.train.ac_init`)."""
+
     encoder: str = "runs/pretrain-tiny/latest.pt"  # a checkpoint path or a named backbone
     encoder_key: str = "target_encoder"
     # "random": the encoder's architecture freshly initialised (seeded by meta.seed), a baseline
@@ -70,6 +94,7 @@ class ACModelConfig(Checked):
     mlp_ratio: float = 4.0
     predict_residual: bool = True
     zero_init_output: bool = True
+    init_from: str = ""
 
     def check(self) -> None:
         positive(self, "embed_dim", "depth", "num_heads", "mlp_ratio")
@@ -79,6 +104,8 @@ class ACModelConfig(Checked):
 
 @dataclass
 class ACOptimConfig(Checked):
+    """``freeze``: predictor blocks by index (``0``, ``-1``) or parameters by name prefix, kept fixed."""
+
     batch_size: int = 32
     max_steps: int = 600
     rollout_steps: int = 2
@@ -86,6 +113,7 @@ class ACOptimConfig(Checked):
                                                               warmup_steps=30, decay_steps=100))
     weight_decay: float = 0.04
     clip_grad: float | None = 1.0
+    freeze: list[str] = field(default_factory=list)
 
     def check(self) -> None:
         positive(self, "batch_size", "max_steps", "rollout_steps", "clip_grad")
@@ -222,7 +250,8 @@ class RawWindows(torch.utils.data.Dataset):
 
 # ---------------------------------------------------------------------------------------- build & step
 
-def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, state_dim: int) -> WorldModel:
+def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, state_dim: int,
+                      normalization: dict | None = None) -> WorldModel:
     from jepa.hub import load_backbone
 
     encoder = load_backbone(cfg.model.encoder, key=cfg.model.encoder_key, device=device,
@@ -233,7 +262,8 @@ def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, stat
                                            m.mlp_ratio, action_dim=action_dim, state_dim=state_dim,
                                            predict_residual=m.predict_residual,
                                            zero_init_output=m.zero_init_output).to(device)
-    return WorldModel(encoder, predictor, cfg.state_update, encoder.img_size[0], cfg.data.frame_step)
+    return WorldModel(encoder, predictor, cfg.state_update, encoder.img_size[0], normalization,
+                      cfg.data.frame_step).to(device)
 
 
 def center_crop_aspect(frames: torch.Tensor, max_aspect: float) -> torch.Tensor:
@@ -264,8 +294,9 @@ def ac_step(world: WorldModel, state: TrainState, batch: dict, cfg: ACConfig, in
     lr = o.lr(state.step, o.max_steps)
     set_lr_wd(state.optimizer, lr, o.weight_decay)
     with autocast(device, cuda_precision(device, "bf16" if cfg.meta.bf16 else "fp32")):
-        losses = ac_losses(world.predictor, batch_features(world, batch, cfg, device), batch["actions"].to(device),
-                           batch["states"].to(device), o.rollout_steps)
+        actions, states = world.normalize_controls(batch["actions"].to(device), batch["states"].to(device))
+        losses = ac_losses(world.predictor, batch_features(world, batch, cfg, device), actions, states,
+                           o.rollout_steps)
     state.optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
     all_reduce_gradients([world.predictor], info)
@@ -283,7 +314,8 @@ def validate(world: WorldModel, windows, device: torch.device, cfg: ACConfig, li
     else:
         items = [windows[i] for i in np.linspace(0, len(windows) - 1, min(limit, len(windows))).astype(int)]
         b = {k: torch.stack([it[k] for it in items]) for k in ("frames", "actions", "states")}
-    z, a, s = batch_features(world, b, cfg, device), b["actions"].to(device), b["states"].to(device)
+    z = batch_features(world, b, cfg, device)
+    a, s = world.normalize_controls(b["actions"].to(device), b["states"].to(device))
     world.predictor.eval()
     out = {}
     for k in (2, 4):
@@ -298,6 +330,9 @@ def data_dims(d: ACDataConfig) -> tuple[int, int]:
     """``(action_dim, state_dim)`` of the dataset."""
     if d.source == "droid":
         return 7, 7
+    if d.source == "lerobot":
+        data = lerobot_dataset(d)
+        return data.action_dim, data.state_dim
     index = TrajectoryDataset(d.path).index
     return index["action_dim"], index["state_dim"]
 
@@ -319,6 +354,9 @@ def build_windows(world: WorldModel, cfg: ACConfig, window: int, run_dir: Path):
         train = DroidWindows([folders[i] for i in train_eps], window, d.droid_fps)
         val = DroidWindows([folders[i] for i in val_eps], 5, d.droid_fps) if val_eps else None
         return RawWindows(train), (RawWindows(val) if val is not None else None)
+    if d.source == "lerobot":
+        train, val = lerobot_windows(d, window, *split_episodes(num_episodes(d), d.val_episodes))
+        return RawWindows(train), (RawWindows(val) if val is not None else None)
     if not d.cache_features:
         from jepa.data.trajectories import TrajectoryWindows
 
@@ -338,10 +376,21 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     run_dir = Path(cfg.meta.run_dir)
     o = cfg.optimization
     window = cfg.data.window or o.rollout_steps + 1
+    cfg.data.source = data_source(cfg.data)
     action_dim, state_dim = data_dims(cfg.data)
-    world = build_world_model(cfg, device, action_dim, state_dim)
+    stats = normalization_statistics(cfg.data, split_episodes(num_episodes(cfg.data), cfg.data.val_episodes)[0])
+    if cfg.model.init_from:
+        world, init = init_world_model(cfg.model.init_from, device, action_dim, state_dim, cfg.state_update, stats,
+                                       cfg.model.zero_init_output, cfg.data.frame_step)
+    else:
+        world, init = build_world_model(cfg, device, action_dim, state_dim, stats), None
+    frozen = freeze_parameters(world.predictor, o.freeze)
     if info.is_main:
         save_config(cfg, run_dir / "config.yaml")
+        if init is not None:
+            init.frozen = frozen
+            (run_dir / "init_from.json").write_text(json.dumps(init.to_dict(), indent=1))
+            print(init.summary())
     train, val = build_windows(world, cfg, window, run_dir)
     batches = GlobalBatches(len(train), o.batch_size, cfg.meta.seed, info.world_size, info.rank)
     state = TrainState({"predictor": world.predictor}, build_adamw({"predictor": world.predictor}),

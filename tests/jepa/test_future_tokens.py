@@ -43,11 +43,34 @@ def test_loads_the_official_layout_from_tensor_shapes(tmp_path):
     src = _predictor(mlp_ratio=2.0)
     state = {f"module.{k}": v for k, v in src.state_dict().items()}
     torch.save({"encoder": {}, "predictor": state, "epoch": 3}, tmp_path / "official.pt")
-    loaded = load_predictor(tmp_path / "official.pt")
+    loaded = load_predictor(tmp_path / "official.pt", grid=(2, 4, 4))
     arch = loaded.arch
     assert (arch["predictor_embed_dim"], arch["depth"], arch["num_mask_tokens"], arch["mlp_ratio"]) == (64, 2, 3, 2.0)
     assert arch["num_heads"] == 2  # width // 32, the released predictor's head size
+    assert arch["grid"] == [2, 4, 4]
     assert _same_outputs(src, loaded)
+
+
+def test_the_token_grid_is_never_assumed(tmp_path, monkeypatch):
+    src = _predictor()
+    torch.save({"predictor": {f"module.{k}": v for k, v in src.state_dict().items()}}, tmp_path / "bare.pt")
+    with pytest.raises(CheckpointError, match=r"records no token grid; pass grid="):
+        load_predictor(tmp_path / "bare.pt")
+    # the default forward (no grid argument) uses the given grid: its H', W' place the flat indices
+    ctx, idx = torch.randn(1, 16, 32), torch.arange(16)[None]
+    wide = load_predictor(tmp_path / "bare.pt", grid=(2, 4, 4))
+    narrow = load_predictor(tmp_path / "bare.pt", arch={"grid": [4, 2, 8]})
+    assert wide.grid == (2, 4, 4) and narrow.grid == (4, 2, 8)
+    assert torch.allclose(wide(ctx, idx, idx + 16), src(ctx, idx, idx + 16, grid=(2, 4, 4)), atol=1e-6)
+    assert not torch.allclose(wide(ctx, idx, idx + 16), narrow(ctx, idx, idx + 16), atol=1e-4)
+    # a named backbone gives its own grid: 64 frames at 256 px, tubelet 2, patch 16
+    monkeypatch.setenv("JEPA_HOME", str(tmp_path))
+    (tmp_path / "vitl.pt").write_bytes((tmp_path / "bare.pt").read_bytes())
+    assert load_predictor("vjepa2-vitl-256").grid == (32, 16, 16)
+    # this project's checkpoints record it with the encoder's architecture
+    enc = _encoder()
+    torch.save({"format": FORMAT, "encoder_arch": enc.arch, "predictor": src.state_dict()}, tmp_path / "own.pt")
+    assert load_predictor(tmp_path / "own.pt").grid == (2, 4, 4)
 
 
 def test_sincos_predictor_and_missing_part_are_rejected_clearly(tmp_path):

@@ -3,7 +3,6 @@
 import os
 import socket
 
-import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
@@ -11,27 +10,7 @@ import torch.multiprocessing as mp
 
 from jepa.config import load_config
 from jepa.train import pretrain as pt
-
-
-def write_moving_bars(folder, n=12, frames=8, size=32, seed=0):
-    """Videos of a bright bar sweeping over a dark background at a per-video speed and direction."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for i in range(n):
-        speed, start, vertical = rng.integers(1, 4), rng.integers(0, size), rng.random() < 0.5
-        clip = np.full((frames, size, size, 3), 20, np.uint8)
-        for t in range(frames):
-            pos = (start + speed * t * 2) % (size - 4)
-            if vertical:
-                clip[t, :, pos : pos + 4] = (230, 200, 60)
-            else:
-                clip[t, pos : pos + 4, :] = (60, 200, 230)
-        imageio.mimwrite(folder / f"v{i}.mp4", list(clip), fps=8, codec="libx264", macro_block_size=1,
-                         pixelformat="yuv420p")
-        lines.append(f"v{i}.mp4 {int(vertical)}")
-    (folder / "train.csv").write_text("\n".join(lines) + "\n")
-    return folder / "train.csv"
+from tests.helpers import write_moving_bars
 
 
 def tiny_config(tmp_path, csv, steps, **over):
@@ -74,7 +53,8 @@ def test_loss_falls_and_targets_do_not_collapse(tmp_path, bars):
     loaded = load_predictor(tmp_path / "run" / "latest.pt")
     tokens, idx = torch.randn(2, 6, run.encoder.embed_dim), torch.arange(6).expand(2, 6)
     with torch.no_grad():
-        assert torch.allclose(loaded(tokens, idx, idx + 6), run.predictor.eval()(tokens, idx, idx + 6), atol=1e-6)
+        assert torch.allclose(loaded(tokens, idx, idx + 6, mask_index=0),
+                              run.predictor.eval()(tokens, idx, idx + 6, mask_index=0), atol=1e-6)
 
 
 def test_corrupt_truncated_and_empty_videos_are_skipped_and_counted(tmp_path, bars):

@@ -1,5 +1,6 @@
 """AC training end to end on real simulated-arm clips: it beats copying the last frame, and resumes exactly."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,3 +103,36 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, clips_and_encoder, mo
     resumed, _ = ac.train_ac(config(tmp_path / "b", clips, encoder, steps=10, **{"meta.checkpoint_every": 5}))
     for (k, a), b in zip(straight.predictor.state_dict().items(), resumed.predictor.state_dict().values()):
         assert (a - b).abs().max() <= 1e-6, k
+
+
+def test_train_ac_on_a_lerobot_dataset_stores_the_normalisation(tmp_path, capsys):
+    from jepa.data.lerobot import LeRobotDataset
+    from jepa.normalization import control_statistics
+    from jepa.world_model import load_world_model
+    from tests.helpers import write_lerobot_dataset
+
+    write_lerobot_dataset(tmp_path / "ds", version="v3.0", episodes=5, length=10, cameras=("front", "wrist"))
+    torch.manual_seed(0)
+    enc = VisionTransformer(img_size=32, patch_size=8, num_frames=2, embed_dim=48, depth=1, num_heads=3)
+    encoder = export_backbone(enc, tmp_path / "encoder.safetensors")
+    argv = [f"data.path={tmp_path / 'ds'}", "data.format=lerobot", "data.camera=wrist", "data.frame_step=2",
+            "data.val_episodes=1", f"model.encoder={encoder}", "model.embed_dim=48", "model.depth=1",
+            "model.num_heads=4", "optimization.batch_size=4", "optimization.max_steps=2",
+            "optimization.lr.warmup_steps=1", "optimization.lr.decay_steps=1", f"meta.run_dir={tmp_path / 'run'}",
+            "meta.device=cpu", "meta.progress=false", "state_update={kind: additive, scale: [1, 1, 1, 0]}"]
+    assert ac.main(argv) == 0
+    assert "rollout_l1_2" in capsys.readouterr().out
+    world = load_world_model(tmp_path / "run" / "world_model.pt")
+    assert (world.predictor.action_dim, world.predictor.state_dim) == (3, 4)
+    data = LeRobotDataset(tmp_path / "ds", "wrist")
+    controls = [data.controls(i) for i in range(4)]  # the 4 training episodes (the last one is held out)
+    expected = control_statistics([s for s, _ in controls], [a for _, a in controls], frame_step=2)
+    stored = world.normalizer.to_dict()
+    for k, v in expected.items():
+        np.testing.assert_allclose(stored[k], v, rtol=1e-5)
+    assert stored["state_std"][3] > 50 * stored["state_std"][2]  # per-dimension: units differ a lot here
+    # the two spellings of the source must not disagree
+    with pytest.raises(ValueError, match="data.format='lerobot' and data.source='droid' disagree"):
+        ac.train_ac(load_config(ac.ACConfig, None, argv + ["data.source=droid"]))
+    with pytest.raises(ValueError, match="needs data.camera"):
+        ac.train_ac(load_config(ac.ACConfig, None, argv + ["data.camera=''"]))

@@ -3,7 +3,9 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from jepa.world_model import PoseStateUpdate, load_world_model
+from jepa.models.vit import feature_layer_norm
+from jepa.normalization import control_statistics
+from jepa.world_model import PoseStateUpdate, WorldModel, load_world_model
 from tests.helpers import make_world_model
 
 
@@ -74,3 +76,57 @@ def test_world_model_files_store_the_state_update_as_a_dict_and_older_files_load
     saved["state_update"] = {"kind": "pose"}
     t.save(saved, tmp_path / "old.pt")
     assert isinstance(load_world_model(tmp_path / "old.pt").state_update, PoseStateUpdate)
+
+
+def test_rollout_takes_robot_units_and_normalises_inside(tmp_path):
+    stats = {"action_mean": [0.1, -0.2, 0.0, 1.0], "action_std": [2.0, 0.5, 1.0, 4.0],
+             "state_mean": [5.0, 0.0, -1.0, 0.3], "state_std": [10.0, 1.0, 0.1, 2.0]}
+    plain = make_world_model()
+    wm = WorldModel(plain.encoder, plain.predictor, plain.state_update_spec, 32, stats).eval()
+    z0 = plain.encode(np.random.default_rng(3).integers(0, 255, (1, 32, 32, 3), dtype=np.uint8)).expand(3, -1, -1)
+    state0, actions = torch.randn(3, 4) * 5, torch.randn(3, 2, 4) * 2
+    mean_a, std_a = torch.tensor(stats["action_mean"]), torch.tensor(stats["action_std"])
+    mean_s, std_s = torch.tensor(stats["state_mean"]), torch.tensor(stats["state_std"])
+    with torch.no_grad():
+        z, states = wm.rollout(z0, state0, actions)
+        z_naive, _ = wm.rollout_naive(z0, state0, actions)
+        # the predictor sees normalised controls; the state update and the returned states are in robot units
+        first = feature_layer_norm(plain.predictor(z0, ((actions[:, :1] - mean_a) / std_a),
+                                                   ((state0 - mean_s) / std_s)[:, None]))
+        unnormalised, _ = plain.rollout(z0, state0, actions)
+    torch.testing.assert_close(z[:, 0], first, atol=1e-5, rtol=1e-5)
+    assert (z - z_naive).abs().max() < 1e-5
+    torch.testing.assert_close(states, plain.rollout(z0, state0, actions)[1])
+    assert not torch.allclose(z, unnormalised, atol=1e-3)
+    loaded = load_world_model(wm.save(tmp_path / "wm.pt"))
+    for k, v in stats.items():
+        np.testing.assert_allclose(loaded.normalizer.to_dict()[k], v, rtol=1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.rollout(z0, state0, actions)[0], z)
+    with pytest.raises(ValueError, match="action_mean has 3 values, the model has 4 action dims"):
+        WorldModel(plain.encoder, plain.predictor, plain.state_update_spec, 32, {**stats, "action_mean": [0.0] * 3})
+
+
+def test_control_statistics_are_those_of_the_window_actions():
+    rng = np.random.default_rng(0)
+    states = [rng.normal(size=(9, 2)), rng.normal(size=(7, 2))]
+    actions = [rng.normal(size=(8, 3)), rng.normal(size=(6, 3))]
+    actions[0][:, 2] = 0.5  # a constant dimension is only centred
+    stats = control_statistics(states, actions, frame_step=2)
+    sums = np.concatenate([a[:-1] + a[1:] for a in actions])  # every window action at step 2
+    np.testing.assert_allclose(stats["action_mean"], sums.mean(0))
+    np.testing.assert_allclose(stats["action_std"][:2], sums.std(0)[:2])
+    np.testing.assert_allclose(stats["state_mean"], np.concatenate(states).mean(0))
+    last = control_statistics(states, actions, frame_step=3, reduce="last")
+    np.testing.assert_allclose(last["action_mean"], np.concatenate([a[2:] for a in actions]).mean(0))
+    assert control_statistics(states, [np.full((8, 1), 0.5), np.full((6, 1), 0.5)])["action_std"] == [1.0]
+
+
+def test_pose_update_keeps_full_precision_under_bf16_autocast():
+    state = torch.tensor([[0.1, 0.2, 0.3, 0.3, -0.2, 0.5, 0.4]])
+    action = torch.tensor([[0.01, -0.02, 0.03, 0.05, 0.1, -0.2, 0.3]])
+    exact = PoseStateUpdate()(state, action)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the rollout's precision=bf16 region
+        inside = PoseStateUpdate()(state, action)
+    assert inside.dtype == torch.float32
+    torch.testing.assert_close(inside, exact, atol=1e-6, rtol=1e-6)

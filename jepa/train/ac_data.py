@@ -1,0 +1,93 @@
+"""AC training data beyond the built-in readers: the data source (``data.source``, or its alias
+``data.format``), LeRobot windows, and the per-dimension action/state normalisation statistics.
+
+``data.source=lerobot`` (or ``data.format=lerobot``) reads a LeRobot dataset folder ``data.path``
+with the camera ``data.camera`` and the keys ``data.state_key`` / ``data.action_key``; windows are
+decoded from the mp4s inside each step (``data.cache_features`` does not apply). Normalisation
+(``data.normalize``; default on for LeRobot, whose units are arbitrary, and off for the built-in
+trajectory and DROID data) computes the statistics once from the training episodes; they are stored
+in the world model, which applies them itself (:mod:`jepa.normalization`).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jepa.data.lerobot import LeRobotDataset, LeRobotWindows
+from jepa.normalization import REDUCES, control_statistics
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jepa.train.ac import ACDataConfig
+
+SOURCES = ("trajectories", "droid", "lerobot")
+
+
+def data_source(d: ACDataConfig) -> str:
+    """``data.source``, or ``data.format`` when that is given (the two must not disagree)."""
+    if d.format is not None and d.source not in ("trajectories", d.format):
+        raise ValueError(f"data.format={d.format!r} and data.source={d.source!r} disagree; give one of them")
+    source = d.format or d.source
+    if source not in SOURCES:
+        raise ValueError(f"data.source (or data.format) must be one of {SOURCES}, got {source!r}")
+    if d.action_reduce not in REDUCES:
+        raise ValueError(f"data.action_reduce must be one of {REDUCES}, got {d.action_reduce!r}")
+    if d.action_reduce != "sum" and source != "lerobot":
+        raise ValueError(f"data.action_reduce={d.action_reduce!r} is for LeRobot data; {source} windows sum the "
+                         "delta actions between sampled frames")
+    return source
+
+
+def lerobot_dataset(d: ACDataConfig) -> LeRobotDataset:
+    """The LeRobot dataset of ``d``, opened (and its videos checked) once per process while its metadata
+    files are unchanged."""
+    if not d.camera:
+        raise ValueError("data.source=lerobot needs data.camera (a video key of meta/info.json, e.g. front for "
+                         "observation.images.front)")
+    meta = Path(d.path) / "meta"
+    stamps = tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (meta / "info.json", meta / "episodes.jsonl",
+                                                                        meta / "episodes"))
+    return _open_lerobot(str(Path(d.path).resolve()), d.camera, d.state_key, d.action_key, stamps)
+
+
+@functools.lru_cache(maxsize=4)
+def _open_lerobot(path: str, camera: str, state_key: str, action_key: str, stamps: tuple) -> LeRobotDataset:
+    return LeRobotDataset(path, camera, state_key, action_key)
+
+
+def lerobot_windows(d: ACDataConfig, window: int, train_eps: list[int], val_eps: list[int]):
+    """Training windows and 5-frame validation windows (``None`` without validation episodes)."""
+    data = lerobot_dataset(d)
+    train = LeRobotWindows(data, window, d.frame_step, train_eps, d.action_reduce)
+    val = LeRobotWindows(data, 5, d.frame_step, val_eps, d.action_reduce) if val_eps else None
+    return train, val
+
+
+def num_episodes(d: ACDataConfig) -> int:
+    if d.source == "lerobot":
+        return len(lerobot_dataset(d))
+    if d.source == "trajectories":
+        from jepa.data.trajectories import TrajectoryDataset
+
+        return len(TrajectoryDataset(d.path))
+    return sum(1 for line in Path(d.path).read_text().splitlines() if line.strip())
+
+
+def normalization_statistics(d: ACDataConfig, train_eps: list[int]) -> dict | None:
+    """The normalisation statistics of the training episodes, or ``None`` when ``data.normalize`` is off."""
+    enabled = d.normalize if d.normalize is not None else d.source == "lerobot"
+    if not enabled:
+        return None
+    if d.source == "lerobot":
+        data = lerobot_dataset(d)
+        controls = [data.controls(i) for i in train_eps]
+    elif d.source == "trajectories":
+        from jepa.data.trajectories import TrajectoryDataset
+
+        data = TrajectoryDataset(d.path)
+        controls = [(ep.states, ep.actions) for ep in map(data.load, train_eps)]
+    else:
+        raise ValueError("data.normalize=true is not supported for DROID data (the released recipe feeds robot "
+                         "units as they are)")
+    return control_statistics([s for s, _ in controls], [a for _, a in controls], d.frame_step, d.action_reduce)
