@@ -72,11 +72,12 @@ class FetchEnv:
 
     ``reset(seed)`` is deterministic per seed; ``step(action)`` returns the image as observation.
     ``object_rgba`` recolours the block (push); ``goal_style`` chooses the push goal image (module
-    docstring).
+    docstring). ``max_episode_steps`` is gymnasium's time limit (the registered 50 would end longer
+    planning budgets early; the planner's own budget is what counts).
     """
 
     def __init__(self, task: str = "reach", image_size: int = 64, camera: CameraConfig | None = None,
-                 max_episode_steps: int | None = None, object_rgba: tuple[float, ...] | None = None,
+                 max_episode_steps: int = 100_000, object_rgba: tuple[float, ...] | None = None,
                  goal_style: str = "object") -> None:
         if task not in TASKS:
             raise ValueError(f"unknown Fetch task {task!r}; choose from {sorted(TASKS)}")
