@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from typing import Literal
 
@@ -39,3 +40,22 @@ def cuda_precision(device: torch.device, precision: str) -> str:
     """``precision`` on CUDA, ``"fp32"`` on any other device (the trainers' and encoders' rule:
     reduced precision is a CUDA speed-up, the CPU stays exact)."""
     return precision if device.type == "cuda" else "fp32"
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """The CPU computes bfloat16 natively (AVX-512 BF16 or AMX, from ``/proc/cpuinfo``): only there is
+    bf16 autocast on the CPU a speed-up rather than an emulation."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def train_precision(device: torch.device, bf16: bool, cpu_bf16: bool = False) -> str:
+    """The trainers' autocast precision: bf16 on CUDA when ``bf16``; on the CPU only when ``cpu_bf16``
+    and the CPU has native bf16 (:func:`cpu_has_bf16`); fp32 otherwise."""
+    if device.type == "cuda":
+        return "bf16" if bf16 else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_bf16 and cpu_has_bf16() else "fp32"

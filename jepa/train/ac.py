@@ -22,7 +22,7 @@ import torch
 from jepa.config import Checked, config_parser, known_device, non_negative, parse_config, positive, require, save_config
 from jepa.data.feature_cache import FeatureCache, encoder_identity, file_identity, fill_cache
 from jepa.data.trajectories import TrajectoryDataset, window_starts
-from jepa.device import autocast, cuda_precision, resolve_device
+from jepa.device import autocast, resolve_device, train_precision
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.train.ac_data import (
     data_source,
@@ -125,7 +125,8 @@ class ACMetaConfig(Checked):
     run_dir: str = "runs/ac-tiny"
     seed: int = 0
     device: str = "auto"
-    bf16: bool = True
+    bf16: bool = True  # bf16 autocast on CUDA
+    cpu_bf16: bool = False  # bf16 autocast on a CPU with native bf16 (AVX-512 BF16 / AMX); ignored elsewhere
     checkpoint_every: int = 200
     log_every: int = 10
     progress: bool = True
@@ -293,7 +294,7 @@ def ac_step(world: WorldModel, state: TrainState, batch: dict, cfg: ACConfig, in
     o = cfg.optimization
     lr = o.lr(state.step, o.max_steps)
     set_lr_wd(state.optimizer, lr, o.weight_decay)
-    with autocast(device, cuda_precision(device, "bf16" if cfg.meta.bf16 else "fp32")):
+    with autocast(device, train_precision(device, cfg.meta.bf16, cfg.meta.cpu_bf16)):
         actions, states = world.normalize_controls(batch["actions"].to(device), batch["states"].to(device))
         losses = ac_losses(world.predictor, batch_features(world, batch, cfg, device), actions, states,
                            o.rollout_steps)

@@ -31,7 +31,7 @@ from jepa.config import (
     require,
     save_config,
 )
-from jepa.device import autocast, cuda_precision, resolve_device
+from jepa.device import autocast, resolve_device, train_precision
 from jepa.masks import MaskCollator, MaskConfig
 from jepa.models.predictor import MaskedPredictor
 from jepa.models.vit import VisionTransformer, ViTArchConfig, feature_layer_norm
@@ -113,7 +113,8 @@ class MetaConfig(Checked):
     run_dir: str = "runs/pretrain"
     seed: int = 0
     device: str = "auto"
-    bf16: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    bf16: bool = True  # bf16 autocast on CUDA
+    cpu_bf16: bool = False  # bf16 autocast on a CPU with native bf16 (AVX-512 BF16 / AMX); ignored elsewhere
     compile: bool = False
     checkpoint_every: int = 200
     keep_checkpoints: int = 0
@@ -259,7 +260,7 @@ def pretrain_step(run: Pretraining, batch: dict) -> dict:
     clips = batch["clips"].to(run.device, non_blocking=True)
     ctx = [c.to(run.device) for c in batch["context"]]
     tgt = [t.to(run.device) for t in batch["target"]]
-    with autocast(run.device, cuda_precision(run.device, "bf16" if run.cfg.meta.bf16 else "fp32")):
+    with autocast(run.device, train_precision(run.device, run.cfg.meta.bf16, run.cfg.meta.cpu_bf16)):
         with torch.no_grad():
             h = feature_layer_norm(run.target(clips).float())
             targets = [gather_tokens(h, t) for t in tgt]

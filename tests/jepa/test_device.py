@@ -24,3 +24,17 @@ def test_cuda_precision_keeps_the_cpu_exact():
 def test_device_names():
     assert all(is_device_name(n) for n in ("auto", "cpu", "cuda", "cuda:3", "mps"))
     assert not any(is_device_name(n) for n in ("gpu", "cuda:", "cpu0", "", None))
+
+
+def test_training_precision_uses_bf16_on_a_cpu_only_when_asked_and_native(monkeypatch):
+    import torch
+
+    from jepa import device as dev
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert dev.train_precision(cuda, bf16=True) == "bf16" and dev.train_precision(cuda, bf16=False) == "fp32"
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: True)
+    assert dev.train_precision(cpu, bf16=True) == "fp32"               # CUDA's flag does not touch the CPU
+    assert dev.train_precision(cpu, bf16=True, cpu_bf16=True) == "bf16"
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: False)
+    assert dev.train_precision(cpu, bf16=True, cpu_bf16=True) == "fp32"  # emulated bf16 would be slower
