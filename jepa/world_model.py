@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
@@ -88,10 +88,11 @@ class PoseStateUpdate(nn.Module):
 @dataclass
 class StateUpdateConfig(Checked):
     """How the planner advances the proprioceptive state: ``additive`` (``state += scale * action``
-    per dimension; the default is the simulated Fetch arm, 0.05 m per unit action, gripper fixed) or
-    ``pose`` (:class:`PoseStateUpdate`; ``scale`` is not used)."""
+    per dimension; the default is the simulated Fetch arm, 0.05 m per unit action, gripper fixed),
+    ``pose`` (:class:`PoseStateUpdate`; ``scale`` is not used), or ``fit`` (AC training estimates the
+    additive scale from the data, :func:`fit_additive_scale`, and stores it as ``additive``)."""
 
-    kind: Literal["additive", "pose"] = "additive"
+    kind: Literal["additive", "pose", "fit"] = "additive"
     scale: list[float] = field(default_factory=lambda: [0.05, 0.05, 0.05, 0.0])
 
     def check(self) -> None:
@@ -99,6 +100,23 @@ class StateUpdateConfig(Checked):
             non_empty(self, "scale")
         for i, v in enumerate(self.scale):
             require(math.isfinite(v), f"scale[{i}]", f"must be finite, got {v!r}")
+
+
+def fit_additive_scale(states: Sequence[np.ndarray], actions: Sequence[np.ndarray]) -> tuple[list[float], list[float]]:
+    """Least-squares per-dimension scale of ``state[t+1] - state[t] ~= scale * action[t]`` over episodes
+    (``states`` ``[T, S]``, ``actions`` ``[T-1, A]`` each), and the fraction of the state change's
+    variance it explains (R^2) per dimension. State dims without a matching action dim (``i >= A``), or
+    whose action never moves, get scale 0 and R^2 0."""
+    ds = np.concatenate([np.diff(np.asarray(s, dtype=np.float64), axis=0) for s in states])
+    a = np.concatenate([np.asarray(x, dtype=np.float64) for x in actions])
+    scale, r2 = [], []
+    for i in range(ds.shape[1]):
+        denom = float((a[:, i] ** 2).sum()) if i < a.shape[1] else 0.0
+        k = float((a[:, i] * ds[:, i]).sum()) / denom if denom > 0 else 0.0
+        resid, total = ((ds[:, i] - k * a[:, i]) ** 2).sum() if denom > 0 else 0.0, (ds[:, i] ** 2).sum()
+        scale.append(k)
+        r2.append(float(1 - resid / total) if denom > 0 and total > 0 else 0.0)
+    return scale, r2
 
 
 def state_update_config(spec: StateUpdateConfig | Mapping) -> StateUpdateConfig:
@@ -115,6 +133,9 @@ def state_update_config(spec: StateUpdateConfig | Mapping) -> StateUpdateConfig:
 def build_state_update(spec: StateUpdateConfig | Mapping) -> nn.Module:
     """The state-update module of ``spec`` (a :class:`StateUpdateConfig` or its dict)."""
     spec = state_update_config(spec)
+    if spec.kind == "fit":
+        raise ValueError("state_update.kind=fit is resolved by AC training (it estimates an additive scale from "
+                         "the data); a world model stores the fitted additive update")
     if spec.kind == "additive":
         return AdditiveStateUpdate(list(spec.scale))
     return PoseStateUpdate()

@@ -30,6 +30,7 @@ from jepa.train.ac_data import (
     lerobot_windows,
     normalization_statistics,
     num_episodes,
+    resolve_state_update,
 )
 from jepa.train.ac_init import freeze_parameters, init_world_model
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
@@ -252,7 +253,7 @@ class RawWindows(torch.utils.data.Dataset):
 # ---------------------------------------------------------------------------------------- build & step
 
 def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, state_dim: int,
-                      normalization: dict | None = None) -> WorldModel:
+                      normalization: dict | None = None, state_update: StateUpdateConfig | None = None) -> WorldModel:
     from jepa.hub import load_backbone
 
     encoder = load_backbone(cfg.model.encoder, key=cfg.model.encoder_key, device=device,
@@ -263,7 +264,7 @@ def build_world_model(cfg: ACConfig, device: torch.device, action_dim: int, stat
                                            m.mlp_ratio, action_dim=action_dim, state_dim=state_dim,
                                            predict_residual=m.predict_residual,
                                            zero_init_output=m.zero_init_output).to(device)
-    return WorldModel(encoder, predictor, cfg.state_update, encoder.img_size[0], normalization,
+    return WorldModel(encoder, predictor, state_update or cfg.state_update, encoder.img_size[0], normalization,
                       cfg.data.frame_step).to(device)
 
 
@@ -379,15 +380,21 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     window = cfg.data.window or o.rollout_steps + 1
     cfg.data.source = data_source(cfg.data)
     action_dim, state_dim = data_dims(cfg.data)
-    stats = normalization_statistics(cfg.data, split_episodes(num_episodes(cfg.data), cfg.data.val_episodes)[0])
+    train_eps = split_episodes(num_episodes(cfg.data), cfg.data.val_episodes)[0]
+    stats = normalization_statistics(cfg.data, train_eps)
+    state_update, fit = resolve_state_update(cfg.data, cfg.state_update, state_dim, train_eps)
     if cfg.model.init_from:
-        world, init = init_world_model(cfg.model.init_from, device, action_dim, state_dim, cfg.state_update, stats,
+        world, init = init_world_model(cfg.model.init_from, device, action_dim, state_dim, state_update, stats,
                                        cfg.model.zero_init_output, cfg.data.frame_step)
     else:
-        world, init = build_world_model(cfg, device, action_dim, state_dim, stats), None
+        world, init = build_world_model(cfg, device, action_dim, state_dim, stats, state_update), None
     frozen = freeze_parameters(world.predictor, o.freeze)
     if info.is_main:
         save_config(cfg, run_dir / "config.yaml")
+        if fit is not None:
+            (run_dir / "state_update_fit.json").write_text(json.dumps(fit, indent=1))
+            print("fitted state update: scale " + ", ".join(f"{v:.4g}" for v in fit["scale"]) + " (R^2 "
+                  + ", ".join(f"{v:.2f}" for v in fit["r2"]) + ")")
         if init is not None:
             init.frozen = frozen
             (run_dir / "init_from.json").write_text(json.dumps(init.to_dict(), indent=1))

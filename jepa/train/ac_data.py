@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from jepa.data.lerobot import LeRobotDataset, LeRobotWindows
 from jepa.normalization import REDUCES, control_statistics
+from jepa.world_model import StateUpdateConfig, fit_additive_scale
 
 if TYPE_CHECKING:  # pragma: no cover
     from jepa.train.ac import ACDataConfig
@@ -74,20 +75,45 @@ def num_episodes(d: ACDataConfig) -> int:
     return sum(1 for line in Path(d.path).read_text().splitlines() if line.strip())
 
 
+def episode_controls(d: ACDataConfig, episodes: list[int]) -> list[tuple]:
+    """``(states [T, S], actions [T-1, A])`` of the given episodes (LeRobot or trajectory datasets)."""
+    if d.source == "lerobot":
+        data = lerobot_dataset(d)
+        controls = [data.controls(i) for i in episodes]
+    elif d.source == "trajectories":
+        from jepa.data.trajectories import TrajectoryDataset
+
+        data = TrajectoryDataset(d.path)
+        controls = [(ep.states, ep.actions) for ep in map(data.load, episodes)]
+    else:
+        raise ValueError("data.normalize=true and state_update.kind=fit are not supported for DROID data (the "
+                         "released recipe feeds robot units as they are, with the pose update)")
+    return controls
+
+
 def normalization_statistics(d: ACDataConfig, train_eps: list[int]) -> dict | None:
     """The normalisation statistics of the training episodes, or ``None`` when ``data.normalize`` is off."""
     enabled = d.normalize if d.normalize is not None else d.source == "lerobot"
     if not enabled:
         return None
-    if d.source == "lerobot":
-        data = lerobot_dataset(d)
-        controls = [data.controls(i) for i in train_eps]
-    elif d.source == "trajectories":
-        from jepa.data.trajectories import TrajectoryDataset
-
-        data = TrajectoryDataset(d.path)
-        controls = [(ep.states, ep.actions) for ep in map(data.load, train_eps)]
-    else:
-        raise ValueError("data.normalize=true is not supported for DROID data (the released recipe feeds robot "
-                         "units as they are)")
+    controls = episode_controls(d, train_eps)
     return control_statistics([s for s, _ in controls], [a for _, a in controls], d.frame_step, d.action_reduce)
+
+
+def resolve_state_update(d: ACDataConfig, spec: StateUpdateConfig, state_dim: int,
+                         train_eps: list[int]) -> tuple[StateUpdateConfig, dict | None]:
+    """The state update the world model will use, and the fit report when ``spec.kind == "fit"``.
+
+    ``fit`` estimates an additive scale per state dim from the training episodes
+    (:func:`jepa.world_model.fit_additive_scale`); an ``additive`` scale must have one value per
+    state dim (a clear error instead of a silent truncation)."""
+    if spec.kind == "pose":
+        return spec, None
+    if spec.kind == "fit":
+        controls = episode_controls(d, train_eps)
+        scale, r2 = fit_additive_scale([s for s, _ in controls], [a for _, a in controls])
+        return StateUpdateConfig(kind="additive", scale=scale), {"scale": scale, "r2": r2, "episodes": len(controls)}
+    if len(spec.scale) != state_dim:
+        raise ValueError(f"state_update.scale has {len(spec.scale)} values but the dataset's states have {state_dim} "
+                         "dims: give one scale per state dim, or state_update.kind=fit to estimate them from the data")
+    return spec, None

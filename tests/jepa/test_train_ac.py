@@ -136,3 +136,33 @@ def test_train_ac_on_a_lerobot_dataset_stores_the_normalisation(tmp_path, capsys
         ac.train_ac(load_config(ac.ACConfig, None, argv + ["data.source=droid"]))
     with pytest.raises(ValueError, match="needs data.camera"):
         ac.train_ac(load_config(ac.ACConfig, None, argv + ["data.camera=''"]))
+
+
+def test_fitted_state_update_recovers_the_scale_and_a_wrong_length_is_refused(tmp_path):
+    """``state_update.kind=fit`` estimates ``state += scale * action`` from the data (R^2 reported);
+    an additive scale of the wrong length is an error, never a silent truncation."""
+    import numpy as np
+
+    from jepa.data.trajectories import TrajectoryWriter
+    from jepa.train.ac import ACConfig
+    from jepa.train.ac_data import resolve_state_update
+    from jepa.world_model import StateUpdateConfig, fit_additive_scale
+
+    rng = np.random.default_rng(0)
+    writer = TrajectoryWriter(tmp_path / "d", {"env": "toy", "action_dim": 3, "state_dim": 3, "image_size": 8})
+    true = np.array([0.05, 0.2, 0.0])
+    for i in range(4):
+        actions = rng.uniform(-1, 1, (9, 3)).astype(np.float32)
+        steps = actions * true + rng.normal(0, 1e-4, (9, 3)) * [1, 1, 0]
+        states = np.concatenate([np.zeros((1, 3)), np.cumsum(steps, 0)]).astype(np.float32)
+        writer.add([writer.write_episode(i, np.zeros((10, 8, 8, 3), np.uint8), states, actions)])
+    scale, r2 = fit_additive_scale([states], [actions])
+    np.testing.assert_allclose(scale, true, atol=1e-3)
+    assert r2[0] > 0.99 and r2[1] > 0.99 and r2[2] == 0.0
+    cfg = ACConfig()
+    cfg.data.path = str(tmp_path / "d")
+    spec, fit = resolve_state_update(cfg.data, StateUpdateConfig(kind="fit"), 3, [0, 1, 2, 3])
+    assert spec.kind == "additive" and fit["episodes"] == 4
+    np.testing.assert_allclose(spec.scale, true, atol=1e-3)
+    with pytest.raises(ValueError, match="has 4 values but the dataset's states have 3 dims"):
+        resolve_state_update(cfg.data, StateUpdateConfig(), 3, [0])

@@ -64,7 +64,7 @@ TINY_PRETRAIN = ["optimization.max_steps=2", "optimization.global_batch=4", "mod
                  "optimization.lr.warmup_steps=1"]
 TINY_AC = ["optimization.max_steps=2", "optimization.batch_size=4", "model.embed_dim=16", "model.depth=1",
            "model.num_heads=2", "data.val_episodes=1", "optimization.lr.warmup_steps=1",
-           "optimization.lr.decay_steps=1", "state_update.scale=[0.05,0.05]"]
+           "optimization.lr.decay_steps=1", "state_update.kind=fit"]
 
 
 def test_a_user_env_runs_the_whole_chain_by_import_path(tmp_path):
