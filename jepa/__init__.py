@@ -17,12 +17,14 @@ _LAZY = {
     "list_backbones": "jepa.hub",
     "load_predictor": "jepa.hub",
     "load_config": "jepa.config",
+    "surprise": "jepa.physics",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from jepa.config import load_config
     from jepa.hub import list_backbones, load_backbone, load_predictor
     from jepa.models.vit import VisionTransformer, build_vit
+    from jepa.physics import surprise
 
 
 def __getattr__(name: str):
@@ -34,4 +36,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["VisionTransformer", "__version__", "build_vit", "list_backbones", "load_backbone", "load_config",
-           "load_predictor"]
+           "load_predictor", "surprise"]
