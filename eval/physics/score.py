@@ -22,8 +22,8 @@ from eval.physics.metrics import auroc, pairwise_accuracy
 from eval.physics.twins import VIOLATIONS, Pair, load_frames
 from jepa.data.transforms import VideoTransform
 from jepa.models.predictor import MaskedPredictor
-from jepa.models.vit import VisionTransformer
-from jepa.physics import summarize, surprise
+from jepa.models.vit import VisionTransformer, feature_layer_norm
+from jepa.physics import default_context_steps, summarize, surprise
 
 
 @dataclass
@@ -59,6 +59,27 @@ def surprise_curve(encoder: VisionTransformer, predictor: MaskedPredictor, frame
     clip = frames_to_clip(frames, cfg.frame_step, cfg.crop_size, encoder.tubelet_size)
     return surprise(encoder, predictor, clip, target_encoder, cfg.context_steps, cfg.predict_steps,
                     cfg.mask_index, cfg.batch_size)
+
+
+@torch.no_grad()
+def copy_baseline_curve(target_encoder: VisionTransformer, frames: np.ndarray, cfg: ScoreConfig,
+                        context_steps: int) -> Tensor:
+    """``[T']`` surprise of a predictor that copies the last context step (a reference, no predictor):
+    the L1 between the target tokens of steps ``[t, t + k)`` and those of step ``t - 1``, each window
+    encoded as :func:`jepa.physics.surprise` encodes it. It shows what the target features alone
+    reveal of an event."""
+    clip = frames_to_clip(frames, cfg.frame_step, cfg.crop_size, target_encoder.tubelet_size)
+    c, k = context_steps, cfg.predict_steps
+    _, frames_n, height, width = clip.shape
+    ts = target_encoder.tubelet_size
+    steps = frames_n // ts
+    _, gh, gw = target_encoder.token_grid(frames_n, height, width)
+    out = torch.full((steps,), float("nan"))
+    for t in range(c, steps - k + 1):
+        window = clip[:, (t - c) * ts : (t + k) * ts].unsqueeze(0)
+        tokens = feature_layer_norm(target_encoder(window).float()).view(1, c + k, gh * gw, -1)
+        out[t] = (tokens[:, c:] - tokens[:, c - 1 : c]).abs().mean()
+    return out
 
 
 @dataclass
@@ -117,13 +138,18 @@ class BenchResult:
 
 @torch.no_grad()
 def score_pairs(pairs: list[Pair], encoder: VisionTransformer, predictor: MaskedPredictor, cfg: ScoreConfig,
-                target_encoder: VisionTransformer | None = None, progress: bool = True) -> BenchResult:
-    """Surprise curves of both twins of every pair and the bench metrics."""
+                target_encoder: VisionTransformer | None = None, progress: bool = True,
+                copy_baseline: bool = False) -> BenchResult:
+    """Surprise curves of both twins of every pair and the bench metrics; with ``copy_baseline`` the
+    curves of :func:`copy_baseline_curve` (target encoder only) instead of the predictor's."""
     from tqdm import tqdm
 
+    target_encoder = target_encoder or encoder
+    c = cfg.context_steps or default_context_steps(predictor, cfg.predict_steps)
     scores = []
     for pair in tqdm(pairs, desc="surprise", disable=not progress):
-        curves = [surprise_curve(encoder, predictor, load_frames(p), cfg, target_encoder)
+        curves = [copy_baseline_curve(target_encoder, load_frames(p), cfg, c) if copy_baseline else
+                  surprise_curve(encoder, predictor, load_frames(p), cfg, target_encoder)
                   for p in (pair.possible, pair.impossible)]
         first_sampled = -(-pair.event_frame // cfg.frame_step)  # the first kept frame that shows the event
         event_step = first_sampled // encoder.tubelet_size

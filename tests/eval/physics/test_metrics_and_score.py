@@ -63,3 +63,19 @@ def test_frames_to_clip_samples_and_trims_to_tubelets():
         frames_to_clip(frames[:1], 1, 16, 2)
     with pytest.raises(ValueError, match=">= 1"):
         ScoreConfig(frame_step=0)
+
+
+def test_the_copy_baseline_is_zero_on_a_still_video_and_flags_the_changed_step():
+    from eval.physics.score import copy_baseline_curve
+    from jepa.hub import freeze
+    from jepa.models.vit import build_vit
+
+    torch.manual_seed(0)
+    enc = freeze(build_vit("tiny", img_size=16, num_frames=8, patch_size=8, embed_dim=32, depth=1, num_heads=2))
+    still = np.random.default_rng(0).integers(0, 255, (1, 16, 16, 3), dtype=np.uint8).repeat(12, 0)
+    curve = copy_baseline_curve(enc, still, ScoreConfig(crop_size=16), context_steps=2)
+    assert torch.isnan(curve[:2]).all() and torch.allclose(curve[2:], torch.zeros(4), atol=1e-4)
+    changed = still.copy()
+    changed[8:] = 255 - changed[8:]  # from step 4 on
+    curve = copy_baseline_curve(enc, changed, ScoreConfig(crop_size=16), context_steps=2)
+    assert curve[4] > 0.1 and torch.allclose(curve[[2, 3, 5]], torch.zeros(3), atol=1e-4)
