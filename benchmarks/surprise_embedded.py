@@ -1,6 +1,6 @@
 """Surprise on the embedded twin bench: a small pretrained encoder + predictor vs a random-init pair.
 
-    python benchmarks/surprise_embedded.py [--steps 300] [--seeds 2] [--out runs/bench_surprise]
+    python benchmarks/surprise_embedded.py [--steps 500] [--seeds 2] [--jobs 2] [--out runs/bench_surprise]
 
 1. renders the twin bench (:mod:`eval.physics.twins`, default settings: 16 pairs per violation —
    vanish, teleport, colour — of 48-frame videos at 64 px) and ``--videos`` whole possible-only

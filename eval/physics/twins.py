@@ -57,7 +57,7 @@ MANIFEST_VERSION = 1
 
 @dataclass
 class TwinBenchConfig:
-    """Size of the rendered bench (defaults: 16 pairs per violation, about 1 min to render)."""
+    """Size of the rendered bench (defaults: 16 pairs per violation, about 3 min to render on 1 core)."""
 
     pairs_per_violation: int = 16
     frames: int = 48  # per video, one per control step
