@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("eval.planning.benchmark", "main", "goal-image MPC episodes with a trained world model"),
     "demo": ("eval.apps.demo", "main", "the whole chain on the simulated arm: collect, pretrain, train-ac, plan"),
     "eval": ("eval.apps.evaluate", "main", "evaluate frozen backbones: probes, classification, action anticipation"),
+    "surprise": ("eval.physics.command", "main", "surprise per time step of videos (did something impossible happen?)"),
+    "export": ("jepa.export.command", "main", "export a world model (encoder + one predictor step with a KV cache)"),
 }
 
 

@@ -19,12 +19,14 @@ _LAZY = {
     "load_world_model": "jepa.world_model",
     "list_world_models": "jepa.released",
     "load_config": "jepa.config",
+    "surprise": "jepa.physics",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from jepa.config import load_config
     from jepa.hub import list_backbones, load_backbone, load_predictor
     from jepa.models.vit import VisionTransformer, build_vit
+    from jepa.physics import surprise
     from jepa.released import list_world_models
     from jepa.world_model import load_world_model
 
@@ -38,4 +40,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["VisionTransformer", "__version__", "build_vit", "list_backbones", "list_world_models", "load_backbone",
-           "load_config", "load_predictor", "load_world_model"]
+           "load_config", "load_predictor", "load_world_model", "surprise"]

@@ -50,6 +50,20 @@ class KVCache:
         out.values = [None if v is None else fn(v) for v in self.values]
         return out
 
+    @classmethod
+    def from_tensors(cls, keys: Tensor, values: Tensor) -> KVCache:
+        """A cache holding stacked ``keys``/``values`` ``[layers, B, heads, N_seen, head_dim]`` (``N_seen``
+        may be 0): the explicit-tensor form an exported step takes as inputs."""
+        out = cls(keys.shape[0])
+        out.keys, out.values = list(keys.unbind(0)), list(values.unbind(0))
+        return out
+
+    def to_tensors(self) -> tuple[Tensor, Tensor]:
+        """Keys and values stacked over layers, ``[layers, B, heads, N_seen, head_dim]`` each."""
+        if any(k is None for k in self.keys):
+            raise ValueError("an empty cache has no tensor form; start from KVCache.from_tensors with N_seen = 0")
+        return torch.stack(self.keys), torch.stack(self.values)
+
 
 class Attention(nn.Module):
     """Multi-head self-attention with a fused ``qkv`` projection and SDPA.
