@@ -47,9 +47,9 @@ from eval.anticipation.embedded import (
     retreat_script,
     write_mp4,
 )
+from eval.envs.fetch import OBJECT_RED as BLOCK_RGBA  # red, so the 5 cm block stands out on the white table
 
 VIOLATIONS = ("vanish", "teleport", "colour")
-BLOCK_RGBA = (0.9, 0.1, 0.1, 1.0)  # red, so the 5 cm block stands out on the white table
 NEW_COLOURS = ((0.1, 0.3, 0.95, 1.0), (0.95, 0.85, 0.1, 1.0))  # blue, yellow
 TABLE_BOX = ((1.13, 1.47), (0.58, 0.92))  # x and y ranges [m] of the zones' square: where blocks may be
 MANIFEST_VERSION = 1
