@@ -48,13 +48,14 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from jepa.checkpoints import atomic_write
+from jepa.files import atomic_write
+from jepa.errors import JepaError
 
 FORMAT, VERSION = "jepa-feature-cache", 2
 _PLAIN_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]*$")
 
 
-class FeatureCacheError(ValueError):
+class FeatureCacheError(JepaError, ValueError):
     """A cache folder or one of its entries is missing or inconsistent (the message names the file)."""
 
 

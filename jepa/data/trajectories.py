@@ -33,13 +33,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from jepa.checkpoints import atomic_write
+from jepa.files import atomic_write
+from jepa.errors import JepaError
 
 FORMAT_NAME = "jepa-trajectories"
 FORMAT_VERSION = 1
 
 
-class TrajectoryFormatError(ValueError):
+class TrajectoryFormatError(JepaError, ValueError):
     """A dataset folder, its index or one of its episodes is malformed (the message names the file)."""
 
 
