@@ -48,8 +48,8 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from jepa.files import atomic_write
 from jepa.errors import JepaError
+from jepa.files import atomic_write
 
 FORMAT, VERSION = "jepa-feature-cache", 2
 _PLAIN_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]*$")
