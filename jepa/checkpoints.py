@@ -80,7 +80,8 @@ def read_torch_file(path: str | Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__}: {str(e)[:300]})") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint; the file is damaged, truncated or not a PyTorch "
+                              f"checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
     return obj

@@ -289,7 +289,7 @@ def _source(key: str | None, path: Path | None, overrides: Sequence[str], relate
     it (or a parent or child of it), else the file, else the overrides or the defaults."""
     for k in [key, *related] if key else []:
         k = re.sub(r"\[\d+\]", "", k)
-        for o in overrides:
+        for o in reversed(overrides):  # the last override of a key is the one that holds
             okey = o.split("=", 1)[0].strip()
             if okey == k or k.startswith(okey + ".") or okey.startswith(k + "."):
                 return f"override {o!r}"

@@ -141,22 +141,21 @@ def collect(env: str, out: str | Path, episodes: int, steps: int, workers: int =
     job = CollectJob(env=env, out=str(out), steps=steps, image_size=image_size, seed=seed, policy=policy,
                      meta={k: writer.index.get(k) for k in ("image_size", "state_dim", "action_dim")})
     ids = writer.reserve_ids(episodes)  # under the dataset's lock: a concurrent collector takes other ids
-    bar = tqdm(total=episodes, desc=f"collect {env}", unit="episode", disable=not progress)
-    if workers <= 1:
-        try:
-            for entry in map(_run_job, [(job, i) for i in ids]):
-                writer.add([entry])
-                bar.update(1)
-        finally:  # in this process the env is not a worker's: close it now, not at interpreter exit
-            cached = _WORKER_ENVS.pop((env, image_size), None)
-            if cached is not None:
-                cached.close()
-    else:
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for entry in pool.imap_unordered(_run_job, [(job, i) for i in ids]):
-                writer.add([entry])
-                bar.update(1)
-    bar.close()
+    with tqdm(total=episodes, desc=f"collect {env}", unit="episode", disable=not progress) as bar:
+        if workers <= 1:
+            try:
+                for entry in map(_run_job, [(job, i) for i in ids]):
+                    writer.add([entry])
+                    bar.update(1)
+            finally:  # in this process the env is not a worker's: close it now, not at interpreter exit
+                cached = _WORKER_ENVS.pop((env, image_size), None)
+                if cached is not None:
+                    cached.close()
+        else:
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for entry in pool.imap_unordered(_run_job, [(job, i) for i in ids]):
+                    writer.add([entry])
+                    bar.update(1)
     return writer
 
 

@@ -88,8 +88,9 @@ class SkipBudget:
     def add(self, index: int, reason: str) -> None:
         self.bad[index] = reason
         if len(self.bad) > self.max_fraction * self.size:
-            raise SkipBudgetError(f"{len(self.bad)} of {self.size} {self.what}s could not be read, more than "
-                                  f"max_skip_fraction={self.max_fraction:g} of the dataset; last: {reason}")
+            raise SkipBudgetError(f"too many unreadable {self.what}s: {len(self.bad)} of {self.size} could not be "
+                                  f"read, more than max_skip_fraction={self.max_fraction:g} of the dataset; last: "
+                                  f"{reason}")
 
 
 def first_readable(read: Callable[[int], T], index: int, size: int, errors: tuple[type[Exception], ...],

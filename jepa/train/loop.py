@@ -108,36 +108,40 @@ def train_loop(
     if saved is not None:
         state.restore(saved, str(checkpointer.latest))
     last_good = state.step if saved is not None else None
-    bar = tqdm(total=max_steps, initial=state.step, desc="train", unit="step", disable=not (progress and is_main))
     batches = iter(make_batches(state.epoch, state.batch))
-    while state.step < max_steps:
-        metrics = step_fn(state, next(batches))
-        loss = metrics.get(loss_key)
-        if loss is not None and not math.isfinite(loss):
-            raise diverged(checkpointer, f"the loss ({loss_key}) is {loss} at step {state.step + 1}", last_good)
-        state.step += 1
-        state.batch += 1
-        state.skipped += int(metrics.get("skipped", 0))
-        if state.batch >= batches_per_epoch:
-            state.epoch, state.batch = state.epoch + 1, 0
-        if state.step % log_every == 0 or state.step == max_steps:
-            logger.log(state.step, metrics)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if isinstance(v, float)})
-        if (checkpointer.due(state.step) or state.step == max_steps) and (is_main or state.sharded):
-            payload = state.payload(config)  # with FSDP a collective, so every rank builds it
-            if is_main:
-                bad = nonfinite_parts(payload, state.modules)
-                if bad:
-                    raise diverged(checkpointer, f"the weights of {bad} are NaN or inf at step {state.step}",
-                                   last_good)
-                checkpointer.save(payload, state.step)
-                last_good = state.step
-        bar.update(1)
-    bar.close()
+    with tqdm(total=max_steps, initial=state.step, desc="train", unit="step",
+              disable=not (progress and is_main)) as bar:
+        while state.step < max_steps:
+            metrics = step_fn(state, next(batches))
+            loss = metrics.get(loss_key)
+            if loss is not None and not math.isfinite(loss):
+                raise diverged(checkpointer, f"the loss ({loss_key}) is {loss} at step {state.step + 1}", last_good)
+            state.step += 1
+            state.batch += 1
+            state.skipped += int(metrics.get("skipped", 0))
+            if state.batch >= batches_per_epoch:
+                state.epoch, state.batch = state.epoch + 1, 0
+            if state.step % log_every == 0 or state.step == max_steps:
+                logger.log(state.step, metrics)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if isinstance(v, float)})
+            if (checkpointer.due(state.step) or state.step == max_steps) and (is_main or state.sharded):
+                payload = state.payload(config)  # with FSDP a collective, so every rank builds it
+                if is_main:
+                    save_if_finite(checkpointer, payload, state, last_good)
+                    last_good = state.step
+            bar.update(1)
     if state.skipped and is_main:
         print(f"{checkpointer.run_dir}: {state.skipped} unreadable items were skipped over the run (each is named "
               "in a warning; metrics.jsonl counts them per step)", file=sys.stderr)
     return state
+
+
+def save_if_finite(checkpointer: Checkpointer, payload: dict, state: TrainState, last_good: int | None) -> None:
+    """Save ``payload`` unless a model part holds NaN or inf: then stop the run, keeping the last good file."""
+    bad = nonfinite_parts(payload, state.modules)
+    if bad:
+        raise diverged(checkpointer, f"the weights of {bad} are NaN or inf at step {state.step}", last_good)
+    checkpointer.save(payload, state.step)
 
 
 def diverged(checkpointer: Checkpointer, what: str, last_good: int | None) -> TrainingDivergedError:

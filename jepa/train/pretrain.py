@@ -233,9 +233,19 @@ def build(cfg: PretrainConfig) -> Pretraining:
 
 def load_initial_weights(path: str, modules: dict[str, nn.Module]) -> None:
     """Start from another run's (or an official) checkpoint: same parts, fresh optimizer and step."""
-    from jepa.checkpoints import drop_stray_pos_embed, load_state_dict_strict, official_part, read_torch_file
+    from jepa.checkpoints import (
+        CheckpointError,
+        drop_stray_pos_embed,
+        load_state_dict_strict,
+        official_part,
+        read_torch_file,
+    )
 
     ckpt = read_torch_file(path)
+    arch = ckpt.get("predictor_arch")
+    if isinstance(arch, dict) and "action_dim" in arch:
+        raise CheckpointError(f"{path}: a world model (action-conditioned predictor), not a pretraining checkpoint; "
+                              "meta.init_from takes a latest.pt of jepa pretrain or an official V-JEPA 2 file")
     for key, module in modules.items():
         state = drop_stray_pos_embed(official_part(ckpt, key, path), module)
         load_state_dict_strict(module, state, f"{path} [{key}]")

@@ -37,7 +37,7 @@ def test_the_skip_budget_is_a_fraction_of_the_dataset_not_a_run_of_failures():
         # 11 unreadable items in a row, good ones after: skipped and counted, not an abort
         assert first_readable(_reader(set(range(11))), 0, 30, (VideoReadError,), "clip",
                               SkipBudget(30, 0.5, "clip")) == ("item11", 11)
-        with pytest.raises(SkipBudgetError, match=r"6 of 10 clips could not be read.*0\.5.*clip5\.mp4"):
+        with pytest.raises(SkipBudgetError, match=r"unreadable clips: 6 of 10 could not be read.*0\.5.*clip5\.mp4"):
             first_readable(_reader(set(range(6))), 0, 10, (VideoReadError,), "clip", SkipBudget(10, 0.5, "clip"))
         with pytest.raises(SkipBudgetError, match="none of the 3 clips could be read"):
             first_readable(_reader({0, 1, 2}), 1, 3, (VideoReadError,), "clip", SkipBudget(3, 1.0, "clip"))
