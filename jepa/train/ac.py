@@ -414,7 +414,7 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     train, val = build_windows(world, cfg, window, run_dir)
     batches = GlobalBatches(len(train), o.batch_size, cfg.meta.seed, info.world_size, info.rank)
     state = TrainState({"predictor": world.predictor}, build_adamw({"predictor": world.predictor}),
-                       extra={"predictor_arch": world.predictor.arch, "dataset": dataset})
+                       extra={"predictor_arch": world.predictor.arch})
 
     def make_batches(epoch: int, batch: int):
         return torch.utils.data.DataLoader(train, batch_sampler=BatchStream(batches, epoch, batch),

@@ -44,6 +44,7 @@ class Checkpointer:
         self.run_dir = Path(run_dir)
         self.every, self.keep = every, keep
         self._loaded: tuple[dict | None] | None = None  # the checkpoint read at start, read once
+        self.extra: dict = {}  # parts added to every checkpoint (the dataset identity, by jepa.train.resume)
 
     @property
     def latest(self) -> Path:
@@ -55,6 +56,7 @@ class Checkpointer:
     def save(self, payload: dict, step: int) -> Path:
         """Write ``payload`` as ``latest.pt`` (and ``stepNNNNNNNN.pt`` with ``keep``), atomically: a full
         disk leaves the previous checkpoint as it was (:class:`~jepa.errors.OutputError`)."""
+        payload = {**payload, **self.extra}
         atomic_torch_save(payload, self.latest)
         if self.keep > 0:
             atomic_torch_save(payload, self.run_dir / f"step{step:08d}.pt")

@@ -307,9 +307,7 @@ def run_pretraining(cfg: PretrainConfig) -> Pretraining:
     run_dir = Path(cfg.meta.run_dir)
     checkpointer = Checkpointer(run_dir, cfg.meta.checkpoint_every, cfg.meta.keep_checkpoints)
     config = asdict(cfg)
-    dataset = run.source.identity()
-    run.state.extra["dataset"] = dataset
-    open_run(checkpointer, config, dataset, cfg.meta.allow_changed, run.info.is_main)
+    open_run(checkpointer, config, run.source.identity(), cfg.meta.allow_changed, run.info.is_main)
     logger = MetricsLogger(run_dir / "metrics.jsonl", enabled=run.info.is_main)
     if cfg.meta.compile:
         run.encoder.compile()

@@ -4,7 +4,8 @@
 
 1. removes the temporary files that killed checkpoint writes left (:func:`jepa.files.remove_stale_temps`);
 2. reads ``latest.pt`` when there is one and compares the run's config and dataset identity with the
-   ones the checkpoint recorded (``config`` and ``dataset`` parts). A difference is a
+   ones the checkpoint recorded (its ``config`` and ``dataset`` parts; every checkpoint the run writes
+   records them). A difference is a
    :class:`~jepa.errors.ResumeMismatchError` that lists every changed key (old -> new) and the dataset
    change, unless ``allow_changed`` (``--allow-changed`` / ``meta.allow_changed=true``): then each
    change is printed and appended to ``resume.log``. Keys that do not change what is computed
@@ -91,6 +92,7 @@ def open_run(checkpointer: Checkpointer, config: Mapping, dataset: object, allow
     """Prepare ``checkpointer.run_dir`` for training (see the module docstring); returns the checkpoint
     to resume from (also cached in ``checkpointer``), or ``None`` for a fresh run."""
     run_dir = checkpointer.run_dir
+    checkpointer.extra["dataset"] = _plain(dataset)  # recorded in every checkpoint of the run
     if is_main:
         for p in remove_stale_temps(run_dir):
             print(f"{run_dir}: removed {p.name}, left by an interrupted write", file=sys.stderr)
