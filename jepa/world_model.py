@@ -175,10 +175,19 @@ class WorldModel(nn.Module):
         """Robot-unit ``actions [..., A]`` and ``states [..., S]`` as the predictor takes them."""
         return self.normalizer.actions(actions), self.normalizer.states(states)
 
+    def check_controls(self, states: Tensor, actions: Tensor) -> None:
+        """A clear error when states ``[..., S]`` or actions ``[..., A]`` have another size than the model
+        was trained on (an env or robot other than its own)."""
+        for what, x, dim in (("states", states, self.state_dim), ("actions", actions, self.action_dim)):
+            if x.shape[-1] != dim:
+                raise InputError(f"the world model takes {dim}-D {what}, got {x.shape[-1]}-D {what}: it was trained "
+                                 "on another robot or env")
+
     def rollout(self, z0: Tensor, state0: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
         """``z0 [B, N, D]``, ``state0 [B, S]``, ``actions [B, H, A]`` -> ``(z [B, H, N, D], states [B, H, S])``.
 
         Actions and states in robot units (normalised internally for the predictor)."""
+        self.check_controls(state0, actions)
         cache = self.predictor.new_cache()
         z, state = z0, state0
         zs, states = [], []
@@ -192,6 +201,7 @@ class WorldModel(nn.Module):
 
     def rollout_naive(self, z0: Tensor, state0: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
         """The same rollout by full recomputation of the history at every step (no KV cache)."""
+        self.check_controls(state0, actions)
         frames, acts, sts = [z0], [], []
         state = state0
         outs, states = [], []

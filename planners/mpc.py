@@ -173,17 +173,13 @@ Fallback = Callable[[GoalEnv, int], None]
 
 
 def check_model_fits_env(world_model: LatentWorldModel | None, env: GoalEnv) -> None:
-    """A clear error when the world model was trained on actions (or states) of another size than the
-    env's (models without an ``action_dim`` / ``state_dim`` attribute are not checked)."""
+    """A clear error when the world model was trained on actions of another size than the env's
+    (models without an ``action_dim`` attribute are not checked)."""
     action_dim = int(np.prod(env.action_space.shape))
     model_dim = getattr(world_model, "action_dim", None)
     if model_dim is not None and int(model_dim) != action_dim:
         raise InputError(f"the world model has {model_dim} action dims, the env {action_dim}: it was "
                          "trained on another robot or env")
-    model_states = getattr(world_model, "state_dim", None)
-    if model_states is not None and int(model_states) != np.asarray(env.state()).size:
-        raise InputError(f"the world model takes {model_states}-D states, the env gives "
-                         f"{np.asarray(env.state()).size}: it was trained on another robot or env")
 
 
 def check_episode_inputs(env: GoalEnv, space: PlanSpace, config: MPCConfig,

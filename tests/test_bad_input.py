@@ -591,6 +591,19 @@ def _full_disk_plan(c: Ctx):
     return c.plan(c.w.world_model), ["config.yaml", "no space left"]
 
 
+def _world_model_of_other_states(c: Ctx):
+    from jepa.models.ac_predictor import ActionConditionedPredictor
+    from jepa.models.vit import VisionTransformer
+    from jepa.world_model import WorldModel
+
+    torch.manual_seed(0)
+    enc = VisionTransformer(img_size=32, patch_size=8, num_frames=2, embed_dim=32, depth=1, num_heads=2)
+    pred = ActionConditionedPredictor(32, (4, 4), predictor_embed_dim=16, depth=1, num_heads=2, action_dim=2,
+                                      state_dim=5)
+    p = WorldModel(enc, pred, {"kind": "additive", "scale": [0.05, 0.05]}, 32).save(c.tmp / "wm.pt")
+    return c.plan(p), ["5-D states", "2-D states"]
+
+
 def _plan_accepted(c: Ctx):
     return c.plan(c.w.world_model), []
 
@@ -655,6 +668,7 @@ CASES = [
     Case("truncated world model", "error", _truncated_world_model),
     Case("missing world model", "error", _missing_world_model),
     Case("world model of another env", "error", _world_model_of_other_env),
+    Case("world model of other states", "error", _world_model_of_other_states),
     Case("AC training checkpoint as backbone", "error", _ac_ckpt_as_backbone),
     Case("world model as backbone", "accepted", _world_model_as_backbone),
     Case("truncated backbone", "error", _truncated_backbone),

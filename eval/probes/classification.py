@@ -40,6 +40,7 @@ from jepa.data.clips import read_video_csv
 from jepa.data.feature_cache import Skipped, file_identity
 from jepa.data.transforms import normalize_frames
 from jepa.data.video import VideoReadError, clip_indices, is_image_path, read_frames, read_image, video_info
+from jepa.errors import SkipBudgetError
 
 
 @dataclass
@@ -154,7 +155,7 @@ def train_classifier(cfg: ClassifyConfig, train: FeatureSet, val: FeatureSet, de
     """Grid of attentive probes on features ``[M, V, N, D]``; best on val top-1. ``grid``: one clip's tokens."""
     p = cfg.probe
     if len(train) == 0 or len(val) == 0:
-        raise ValueError("no training or validation video could be read (see the skipped messages above)")
+        raise SkipBudgetError("no training or validation video could be read (see the skipped messages above)")
     classes = cfg.data.num_classes or 1 + int(max(train.labels["label"].max(), val.labels["label"].max()))
     sweep = probe_sweep(p, classes, train, device, cfg.meta.seed, grid)
     return fit_sweep(sweep, train, val, p.epochs, p.batch_size, classification_metrics, "top1", seed=cfg.meta.seed)
