@@ -76,6 +76,7 @@ from jepa.data.feature_cache import Skipped, file_identity
 from jepa.data.transforms import VideoTransform
 from jepa.data.video import VideoReadError, frame_step_for_fps, read_frames, video_info
 from jepa.errors import InputError, SkipBudgetError
+from jepa.files import write_json
 
 HEADS = ("verb", "noun", "action")
 
@@ -463,9 +464,9 @@ def write_outputs(res: AnticipationResult, cfg: AnticipationConfig, val_keys: Se
     """``results.json`` (best, grid, counts) and ``submission.json`` (challenge format) in the run folder."""
     results = {"best": res.sweep.best, "report": res.report, "grid": res.sweep.grid, "counts": res.counts,
                "seconds": res.seconds, "metric": "class-mean recall@5 (EPIC-KITCHENS-100 anticipation)"}
-    (res.run_dir / "results.json").write_text(json.dumps(results, indent=1))
+    write_json(res.run_dir / "results.json", results)  # strict JSON: a metric of an empty class is null
     sub = submission_json(val_keys, res.sweep.best_scores, vocab, cfg.submission)
-    (res.run_dir / "submission.json").write_text(json.dumps(sub))
+    write_json(res.run_dir / "submission.json", sub, indent=None)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -14,7 +14,6 @@ on validation top-1 is reported with the whole grid in ``<run_dir>/results.json`
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from jepa.data.feature_cache import Skipped, file_identity
 from jepa.data.transforms import normalize_frames
 from jepa.data.video import VideoReadError, clip_indices, is_image_path, read_frames, read_image, video_info
 from jepa.errors import SkipBudgetError
+from jepa.files import write_json
 
 
 @dataclass
@@ -178,8 +178,8 @@ def run_classification(cfg: ClassifyConfig) -> ClassifyResult:
     counts = {"train": len(feats["train"]), "train_skipped": skipped["train"], "val": len(feats["val"]),
               "val_skipped": skipped["val"]}
     out = ClassifyResult(result, counts, run_dir, time.time() - t0)
-    (run_dir / "results.json").write_text(json.dumps({"best": result.best, "grid": result.grid, "counts": counts,
-                                                      "seconds": out.seconds}, indent=1))
+    write_json(run_dir / "results.json", {"best": result.best, "grid": result.grid, "counts": counts,
+                                          "seconds": out.seconds})
     return out
 
 
