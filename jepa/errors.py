@@ -7,8 +7,9 @@ and configs, ``RuntimeError`` for unreadable videos, ``FileNotFoundError`` for m
 ``OSError`` for outputs that cannot be written), so ``except ValueError`` code keeps working.
 
 Which exceptions count as "library errors" is decided here and nowhere else
-(:func:`is_library_error`): every :class:`JepaError`, plus an ``OSError`` about the user's files and
-folders (missing file, permission denied, read-only file system, disk full, ...; :data:`USER_ERRNOS`).
+(:func:`is_library_error`): every :class:`JepaError`, every ``FileNotFoundError``, and an ``OSError``
+about the user's files and folders (permission denied, read-only file system, disk full, ...;
+:data:`USER_ERRNOS`).
 The ``jepa`` command (:mod:`eval.cli`) prints them as ``error: <file>: <problem>`` (:func:`describe`)
 and exits with :data:`EXIT_CODE`, without a traceback; anything else is a bug and keeps its traceback.
 """
@@ -75,7 +76,7 @@ def write_error(path: str | Path, error: OSError) -> OutputError:
 def is_library_error(error: BaseException) -> bool:
     """Whether ``error`` is a library error (a :class:`JepaError`, or an ``OSError`` about the user's files),
     reported as one line; anything else is a bug, reported with its traceback."""
-    if isinstance(error, JepaError):
+    if isinstance(error, (JepaError, FileNotFoundError)):  # a missing file is the user's, whoever raised it
         return True
     return isinstance(error, OSError) and error.errno in USER_ERRNOS
 

@@ -208,7 +208,7 @@ def resolve_action_block(cfg: PlanConfig, world_model) -> int:
         return trained
     if cfg.action_block != trained:
         raise ConfigError(f"action_block={cfg.action_block}, but the world model {cfg.world_model} was trained "
-                         f"on windows at frame_step={trained}: one planned action must span the same env steps")
+                          f"on windows at frame_step={trained}: one planned action must span the same env steps")
     return cfg.action_block
 
 

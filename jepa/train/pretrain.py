@@ -307,7 +307,8 @@ def run_pretraining(cfg: PretrainConfig) -> Pretraining:
     run_dir = Path(cfg.meta.run_dir)
     checkpointer = Checkpointer(run_dir, cfg.meta.checkpoint_every, cfg.meta.keep_checkpoints)
     config = asdict(cfg)
-    open_run(checkpointer, config, run.source.identity(), cfg.meta.allow_changed, run.info.is_main)
+    open_run(checkpointer, config, run.source.identity(), cfg.meta.allow_changed, run.info.is_main,
+             max_steps=cfg.optimization.max_steps)
     logger = MetricsLogger(run_dir / "metrics.jsonl", enabled=run.info.is_main)
     if cfg.meta.compile:
         run.encoder.compile()

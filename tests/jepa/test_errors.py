@@ -30,6 +30,7 @@ def test_oserrors_about_the_users_files_are_library_errors_and_bugs_are_not():
     assert is_library_error(denied) and describe(denied) == "/data/out: permission denied; choose an output folder " \
                                                              "you can write to"
     assert is_library_error(FileNotFoundError(errno.ENOENT, "No such file or directory", "a.yaml"))
+    assert is_library_error(FileNotFoundError("configs/x.yaml does not exist"))  # raised with a message only
     assert not is_library_error(OSError(errno.EBADF, "Bad file descriptor"))
     assert not is_library_error(ValueError("a bug")) and not is_library_error(KeyError("x"))
     full = write_error("runs/x/latest.pt", OSError(errno.ENOSPC, "No space left on device"))

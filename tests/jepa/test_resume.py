@@ -41,12 +41,13 @@ def _step(poison_at=None, nan_loss_at=None, stop_at=None):
     return step
 
 
-def _train(run_dir, step_fn, config=CONFIG, dataset=DATASET, allow_changed=False, max_steps=6, every=2):
+def _train(run_dir, step_fn, config=CONFIG, dataset=DATASET, allow_changed=False, max_steps=6, every=2,
+           finished_is_a_result=False):
     torch.manual_seed(0)
     model = nn.Linear(2, 1)
     state = TrainState({"model": model}, torch.optim.SGD(model.parameters(), lr=0.1))
     ckpt = Checkpointer(run_dir, every)
-    open_run(ckpt, config, dataset, allow_changed)
+    open_run(ckpt, config, dataset, allow_changed, max_steps=max_steps if finished_is_a_result else None)
     return train_loop(state, step_fn, lambda e, b: itertools.repeat({}), 100, max_steps, ckpt,
                       MetricsLogger(run_dir / "metrics.jsonl"), config, log_every=1, progress=False)
 
@@ -77,6 +78,20 @@ def test_resuming_with_another_config_or_dataset_is_refused_unless_allowed(tmp_p
     _train(tmp_path, _step(), config=changed, allow_changed=True, max_steps=8)
     assert "optimization.lr: 0.1 -> 0.5" in (tmp_path / "resume.log").read_text()
     assert "resumed at step 6 with changes" in capsys.readouterr().err
+
+
+def test_a_finished_run_reports_changes_instead_of_refusing_them_when_it_trains_nothing(tmp_path, capsys):
+    _train(tmp_path, _step(), max_steps=4)
+    config_yaml = (tmp_path / "config.yaml").read_text()
+    grown = {**DATASET, "episodes": 4, "sha256": "def"}
+    with pytest.raises(ResumeMismatchError):  # an AC-style trainer rebuilds outputs: always checked
+        _train(tmp_path, _step(), dataset=grown, max_steps=4)
+    state = _train(tmp_path, _step(), dataset=grown, max_steps=4, finished_is_a_result=True)
+    assert state.step == 4 and "the run is finished (step 4)" in capsys.readouterr().err
+    assert (tmp_path / "config.yaml").read_text() == config_yaml and json.loads(
+        (tmp_path / "dataset.json").read_text()) == DATASET  # the records still describe the checkpoint
+    with pytest.raises(ResumeMismatchError):  # a longer run would train on the changed data: refused
+        _train(tmp_path, _step(), dataset=grown, max_steps=6, finished_is_a_result=True)
 
 
 def test_a_nonfinite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
