@@ -149,13 +149,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(folder: str | Path) -> list[Path]:
+def remove_stale_temps(folder: str | Path, recursive: bool = False) -> list[Path]:
     """Remove the temporary files that killed :func:`atomic_write` / :func:`atomic_path` writers left in
-    ``folder`` (not in its sub-folders): those of a process that is no longer running, and those of
-    older versions that did not record one. Returns the removed paths."""
+    ``folder`` (and its sub-folders when ``recursive``): those of a process that is no longer running,
+    and those of older versions that did not record one. Returns the removed paths."""
     folder = Path(folder)
     removed = []
-    for p in sorted(folder.glob(".*tmp*")) if folder.is_dir() else []:
+    found = (folder.rglob(".*tmp*") if recursive else folder.glob(".*tmp*")) if folder.is_dir() else []
+    for p in sorted(found):
         pid = _temp_writer(p.name)
         if pid is False or not p.is_file() or (pid is not None and _alive(pid)):
             continue

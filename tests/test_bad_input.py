@@ -473,9 +473,7 @@ def _resume_with_other_config(c: Ctx):
 
 
 def _resume_with_grown_dataset(c: Ctx):
-    d = c.data()
-    run_dir = _resume_run(c) if False else None  # noqa: SIM108 (built below with the copied dataset)
-    run_dir = c.tmp / "run"
+    d, run_dir = c.data(), c.tmp / "run"
     assert jepa(c.train_ac(data=d, run_dir=run_dir)) == 0
     write_trajectories(c.tmp / "more", episodes=7)
     shutil.rmtree(d)

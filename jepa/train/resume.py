@@ -2,7 +2,8 @@
 
 :func:`open_run`, called by both trainers before they train (and before they write anything):
 
-1. removes the temporary files that killed checkpoint writes left (:func:`jepa.files.remove_stale_temps`);
+1. removes the temporary files that killed writes left in the run folder (checkpoints, the feature
+   cache; :func:`jepa.files.remove_stale_temps`);
 2. reads ``latest.pt`` when there is one and compares the run's config and dataset identity with the
    ones the checkpoint recorded (its ``config`` and ``dataset`` parts; every checkpoint the run writes
    records them). A difference is a
@@ -50,18 +51,12 @@ def _flatten(value: object, prefix: str = "") -> dict[str, object]:
 
 
 def config_changes(old: Mapping, new: Mapping) -> list[str]:
-    """``"key: old -> new"`` for every compared key whose value differs (keys only one side has included)."""
+    """``"key: old -> new"`` for every compared key whose value differs. Configs are typed, so a key only
+    one side has is a setting another version of the library added or removed (a checkpoint written
+    before ``data.max_skip_fraction`` existed, say): it is not compared, and such runs still resume."""
     a, b = _flatten(_plain(dict(old))), _flatten(_plain(dict(new)))
-    missing = object()
-    out = []
-    for key in sorted(set(a) | set(b)):
-        if key in NOT_COMPARED:
-            continue
-        va, vb = a.get(key, missing), b.get(key, missing)
-        if va != vb:
-            show = lambda v: "(absent)" if v is missing else json.dumps(v)  # noqa: E731
-            out.append(f"{key}: {show(va)} -> {show(vb)}")
-    return out
+    return [f"{key}: {json.dumps(a[key])} -> {json.dumps(b[key])}" for key in sorted(set(a) & set(b))
+            if key not in NOT_COMPARED and a[key] != b[key]]
 
 
 def dataset_changes(old: object, new: object) -> list[str]:
@@ -101,8 +96,8 @@ def open_run(checkpointer: Checkpointer, config: Mapping, dataset: object, allow
     run_dir = checkpointer.run_dir
     checkpointer.extra["dataset"] = _plain(dataset)  # recorded in every checkpoint of the run
     if is_main:
-        for p in remove_stale_temps(run_dir):
-            print(f"{run_dir}: removed {p.name}, left by an interrupted write", file=sys.stderr)
+        for p in remove_stale_temps(run_dir, recursive=True):  # the run's own files (and its feature cache)
+            print(f"{run_dir}: removed {p.relative_to(run_dir)}, left by an interrupted write", file=sys.stderr)
     saved = checkpointer.load()
     changes = []
     if saved is not None:

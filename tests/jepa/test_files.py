@@ -53,9 +53,12 @@ def test_stale_temps_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
              f".model.{dead}.tmp.safetensors": True, "latest.pt": False, ".index.lock": False, "notes.tmp": False}
     for n in names:
         (tmp_path / n).write_text("x")
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / f".x.safetensors.{dead}.abcd1234.tmp").write_text("x")
     removed = {p.name for p in remove_stale_temps(tmp_path)}
     assert removed == {n for n, stale in names.items() if stale}
-    assert {p.name for p in tmp_path.iterdir()} == {n for n, stale in names.items() if not stale}
+    assert {p.name for p in tmp_path.iterdir()} == {n for n, stale in names.items() if not stale} | {"features"}
+    assert [p.name for p in remove_stale_temps(tmp_path, recursive=True)] == [f".x.safetensors.{dead}.abcd1234.tmp"]
 
 
 def test_atomic_write_leaves_no_temp_file_when_the_writer_fails(tmp_path):
