@@ -16,9 +16,10 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from jepa.config import ConfigError
 from jepa.data.transforms import VideoTransform
 from jepa.data.video import VideoReadError
-from jepa.errors import SkipBudgetError
+from jepa.errors import InputError, SkipBudgetError
 
 T = TypeVar("T")
 
@@ -27,9 +28,9 @@ class GlobalBatches:
     def __init__(self, num_samples: int, global_batch: int, seed: int, world_size: int = 1, rank: int = 0,
                  sample_weights: np.ndarray | None = None) -> None:
         if global_batch % world_size:
-            raise ValueError(f"global batch {global_batch} is not divisible by {world_size} processes")
+            raise ConfigError(f"the global batch {global_batch} is not divisible by the {world_size} processes")
         if num_samples < 1:
-            raise ValueError("no samples to draw batches from")
+            raise InputError("no samples to draw batches from (the dataset is empty)")
         self.n, self.global_batch, self.seed = num_samples, global_batch, seed
         self.world_size, self.rank = world_size, rank
         self.weights = sample_weights
