@@ -11,8 +11,8 @@
    change, unless ``allow_changed`` (``--allow-changed`` / ``meta.allow_changed=true``): then each
    change is printed and appended to ``resume.log``. Keys that do not change what is computed
    (:data:`NOT_COMPARED`: progress bars, logging and checkpoint intervals, workers, device) are not
-   compared. A finished pretraining run (checkpoint at ``max_steps``) trains nothing more: its
-   changes are reported, not refused (the demo re-runs it as a cached stage after collecting more);
+   compared. A finished pretraining run (checkpoint at ``max_steps``) trains nothing more: a changed
+   dataset alone is reported, not refused (the demo re-runs it as a cached stage after collecting more);
 3. writes ``config.yaml`` (the run's config) and ``dataset.json`` (its dataset identity);
 4. drops the rows of ``metrics.jsonl`` beyond the checkpoint's step (a killed run logged steps its
    checkpoint does not hold; the resumed run logs them again), so every step is in the log once.
@@ -89,9 +89,10 @@ def open_run(checkpointer: Checkpointer, config: Mapping, dataset: object, allow
     to resume from (also cached in ``checkpointer``), or ``None`` for a fresh run.
 
     ``max_steps``: for a trainer that writes nothing once its checkpoint is at ``max_steps`` (pretraining),
-    a finished run is a result, not a resume: changes are then reported on stderr, not an error, and the
-    folder's records (``config.yaml``, ``dataset.json``) are left describing the checkpoint. A trainer that
-    rebuilds outputs from the current data even when finished (AC training: features, normalisation,
+    a finished run is a result, not a resume: a changed dataset alone is then reported on stderr, not an
+    error, and the folder's records (``config.yaml``, ``dataset.json``) are left describing the
+    checkpoint (a changed config is still an error: it asks for another run). A trainer that rebuilds
+    outputs from the current data even when finished (AC training: features, normalisation,
     ``world_model.pt``) leaves it ``None`` and is always checked."""
     run_dir = checkpointer.run_dir
     checkpointer.extra["dataset"] = _plain(dataset)  # recorded in every checkpoint of the run
@@ -99,15 +100,15 @@ def open_run(checkpointer: Checkpointer, config: Mapping, dataset: object, allow
         for p in remove_stale_temps(run_dir, recursive=True):  # the run's own files (and its feature cache)
             print(f"{run_dir}: removed {p.relative_to(run_dir)}, left by an interrupted write", file=sys.stderr)
     saved = checkpointer.load()
-    changes = []
+    changes, data_changes = [], []
     if saved is not None:
         changes = config_changes(saved.get("config") or {}, config)
-        if "dataset" in saved:
-            changes += dataset_changes(saved["dataset"], dataset)
-    if changes and max_steps is not None and int(saved["step"]) >= max_steps:
-        print(f"{checkpointer.latest}: the run is finished (step {int(saved['step'])}); nothing is trained, so "
-              "these changes are not used:\n  " + "\n  ".join(changes), file=sys.stderr)
+        data_changes = dataset_changes(saved["dataset"], dataset) if "dataset" in saved else []
+    if data_changes and not changes and max_steps is not None and int(saved["step"]) >= max_steps:
+        print(f"{checkpointer.latest}: the run is finished (step {int(saved['step'])}) and trains nothing more, "
+              "so this change is not used:\n  " + "\n  ".join(data_changes), file=sys.stderr)
         return saved
+    changes += data_changes
     if changes and not allow_changed:
         raise ResumeMismatchError(
             f"{checkpointer.latest}: the run was started with other settings; resuming it would continue them "

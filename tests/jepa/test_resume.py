@@ -80,7 +80,7 @@ def test_resuming_with_another_config_or_dataset_is_refused_unless_allowed(tmp_p
     assert "resumed at step 6 with changes" in capsys.readouterr().err
 
 
-def test_a_finished_run_reports_changes_instead_of_refusing_them_when_it_trains_nothing(tmp_path, capsys):
+def test_a_finished_run_reports_a_changed_dataset_instead_of_refusing_it(tmp_path, capsys):
     _train(tmp_path, _step(), max_steps=4)
     config_yaml = (tmp_path / "config.yaml").read_text()
     grown = {**DATASET, "episodes": 4, "sha256": "def"}
@@ -92,6 +92,9 @@ def test_a_finished_run_reports_changes_instead_of_refusing_them_when_it_trains_
         (tmp_path / "dataset.json").read_text()) == DATASET  # the records still describe the checkpoint
     with pytest.raises(ResumeMismatchError):  # a longer run would train on the changed data: refused
         _train(tmp_path, _step(), dataset=grown, max_steps=6, finished_is_a_result=True)
+    other = {**CONFIG, "optimization": {"lr": 0.5, "max_steps": 6}}
+    with pytest.raises(ResumeMismatchError, match="optimization.lr"):  # another config asks for another run
+        _train(tmp_path, _step(), config=other, max_steps=4, finished_is_a_result=True)
 
 
 def test_a_nonfinite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
