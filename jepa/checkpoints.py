@@ -17,57 +17,24 @@ Three layouts are read:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
 
 import torch
 from torch import Tensor, nn
+
+from jepa.errors import JepaError
+from jepa.files import atomic_path, atomic_write
 
 FORMAT = "jepa-worldkit"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(JepaError, ValueError):
     """A checkpoint file is missing, unreadable or does not match the model."""
 
 
-# ---------------------------------------------------------------- atomic writes
-
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Call ``write(f)`` on a temporary file in ``path``'s folder, fsync, then rename it over ``path``:
-    readers see the old file or the whole new one, never a partial write."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """For writers that need a file name: yields a temporary path in ``path``'s folder with the same
-    suffix (format detection by extension keeps working) and renames it over ``path`` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
+# ---------------------------------------------------------------- writing
 
 def atomic_torch_save(obj: object, path: str | Path) -> Path:
     """``torch.save`` written atomically (:func:`atomic_write`)."""
@@ -113,7 +80,8 @@ def read_torch_file(path: str | Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__}: {str(e)[:300]})") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint; the file is damaged, truncated or not a PyTorch "
+                              f"checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
     return obj

@@ -43,15 +43,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+
+from jepa.errors import JepaError
 
 T = TypeVar("T")
 
 _DEFER_CHECKS = contextvars.ContextVar("defer_config_checks", default=False)
 
 
-class ConfigError(ValueError):
+class ConfigError(JepaError, ValueError):
     """A configuration file or override does not match its schema."""
 
 
@@ -206,15 +209,19 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
     cfg = OmegaConf.structured(schema)
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
         try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.load(path))
+            cfg = OmegaConf.merge(cfg, read_yaml(path))
         except OmegaConfBaseException as e:
             raise ConfigError(f"{path}: {_describe(e)}") from None
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise ConfigError(f"overrides must look like key=value, got {bad}")
+    for o in overrides:
+        try:
+            OmegaConf.from_dotlist([o])
+        except yaml.YAMLError as e:
+            problem = _yaml_problem(e, where=False)
+            raise ConfigError(f"override {o!r}: the value is not valid YAML ({problem})") from None
     try:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as e:
@@ -235,6 +242,37 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
     return obj
 
 
+def read_yaml(path: str | Path) -> DictConfig:
+    """A YAML config file as a mapping; a missing file, a folder, text that is not UTF-8, a YAML syntax
+    error (with its line and column) or a top level that is not a mapping is a :class:`ConfigError`."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a YAML config file")
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML ({_yaml_problem(e)})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (UTF-8) file; expected a YAML config") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config ({e.strerror or e})") from None
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(f"{path}: the top level must be a mapping (key: value lines), got a "
+                          f"{type(loaded).__name__.removesuffix('Config').lower()}")
+    return loaded
+
+
+def _yaml_problem(e: yaml.YAMLError, where: bool = True) -> str:
+    """A YAML error in one line: where (line, column; 1-based, unless ``where=False``) and what."""
+    if isinstance(e, yaml.MarkedYAMLError):
+        mark = e.problem_mark or e.context_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None and where else ""
+        return at + (e.problem or e.context or "syntax error")
+    return str(e).splitlines()[0]
+
+
 def _bad_override(cfg: Any, overrides: Sequence[str]) -> str:
     """The first override that does not merge on its own (omegaconf names keys inside list
     elements without the list's path, so the key alone may not say which override it was)."""
@@ -251,7 +289,7 @@ def _source(key: str | None, path: Path | None, overrides: Sequence[str], relate
     it (or a parent or child of it), else the file, else the overrides or the defaults."""
     for k in [key, *related] if key else []:
         k = re.sub(r"\[\d+\]", "", k)
-        for o in overrides:
+        for o in reversed(overrides):  # the last override of a key is the one that holds
             okey = o.split("=", 1)[0].strip()
             if okey == k or k.startswith(okey + ".") or okey.startswith(k + "."):
                 return f"override {o!r}"
@@ -290,7 +328,8 @@ def to_yaml(cfg: object) -> str:
 
 
 def save_config(cfg: object, path: str | Path) -> None:
-    """Write the resolved config next to a run's outputs."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_yaml(cfg))
+    """Write the resolved config next to a run's outputs (atomically; a full disk or a read-only folder is
+    an :class:`~jepa.errors.OutputError` naming the file)."""
+    from jepa.files import atomic_write_text
+
+    atomic_write_text(path, to_yaml(cfg))

@@ -28,12 +28,14 @@ from jepa.checkpoints import (
     drop_stray_pos_embed,
     hf_config_to_arch,
     hf_encoder_to_native,
+    is_state_dict,
     load_state_dict_strict,
     official_part,
     read_safetensors,
     read_torch_file,
     save_safetensors,
 )
+from jepa.errors import InputError, MissingFileError
 from jepa.models.predictor import MaskedPredictor
 from jepa.models.vit import VIT_SIZES, VisionTransformer, build_vit
 
@@ -98,7 +100,7 @@ def resolve_checkpoint(name: str) -> Path:
             return path
     where = "\n".join(f"  {p}" for p in _candidates(spec))
     hf = f" or the Hugging Face folder of {spec.hf_repo}" if spec.hf_repo else ""
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"no local weights for {name!r}; nothing is downloaded. Put the official file {spec.filename} "
         f"(from {spec.url}){hf} at one of:\n{where}\n"
         f"(set JEPA_HOME to use another folder) or pass checkpoint=PATH."
@@ -140,17 +142,17 @@ def load_backbone(
             initialised by :func:`random_init` with ``seed`` (a baseline).
     """
     if init not in ("pretrained", "random"):
-        raise ValueError(f"init must be 'pretrained' or 'random', got {init!r}")
+        raise InputError(f"init must be 'pretrained' or 'random', got {init!r}")
     name = str(name_or_path)
     if name in BACKBONES:
         path = Path(checkpoint) if checkpoint is not None else resolve_checkpoint(name)
         model = _load_path(path, key, BACKBONES[name], arch)
     elif checkpoint is not None:
-        raise ValueError(f"checkpoint= is only for named backbones; {name!r} is not one of {list_backbones()}")
+        raise InputError(f"checkpoint= is only for named backbones; {name!r} is not one of {list_backbones()}")
     else:
         path = Path(name_or_path)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or folder, and not a backbone name ({list_backbones()})")
+            raise MissingFileError(f"{path}: no such file or folder, and not a backbone name ({list_backbones()})")
         model = _load_path(path, key, None, arch)
     if init == "random":
         model = random_init(dict(model.arch), seed)
@@ -184,6 +186,13 @@ def encoder_from_checkpoint(ckpt: dict, path: str | os.PathLike, key: str = "tar
     one), built from its recorded architecture, else ``spec``, else its tensor shapes (+ ``arch``); strict
     key check. ``path`` only names the file in errors."""
     path = Path(path)
+    if not is_state_dict(ckpt) and not any(is_state_dict(ckpt.get(k)) for k in (key, "encoder", "target_encoder")):
+        arch_of = ckpt.get("predictor_arch")
+        what = ("an AC training checkpoint (predictor and optimizer only)"
+                if isinstance(arch_of, dict) and "action_dim" in arch_of else "a checkpoint without an encoder")
+        raise CheckpointError(f"{path}: {what}; a backbone is an encoder: give a pretraining checkpoint "
+                              f"(latest.pt of jepa pretrain), a world_model.pt or a named backbone; parts in the "
+                              f"file: {sorted(k for k, v in ckpt.items() if is_state_dict(v))}")
     saved = ckpt.get("encoder_arch") if ckpt.get("format") == FORMAT else None
     model = _build(saved, spec, path, arch, ckpt)
     state = official_part(ckpt, key, path)
@@ -270,7 +279,7 @@ def load_predictor(name_or_path: str | os.PathLike, key: str = "predictor", num_
         raise CheckpointError(f"{path}: loading the predictor of a Hugging Face folder is not supported; "
                               "use the official .pt checkpoint")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
+        raise MissingFileError(f"{path}: no such checkpoint file")
     ckpt = read_torch_file(path)
     state = official_part(ckpt, key, path)
     saved = ckpt.get("predictor_arch") if ckpt.get("format") == FORMAT else None

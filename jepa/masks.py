@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jepa.config import Checked, in_range, ordered_pair, positive
+from jepa.config import Checked, ConfigError, in_range, ordered_pair, positive
 
 TemporalAnchor = Literal["random", "end"]
 TEMPORAL_ANCHORS: tuple[str, ...] = get_args(TemporalAnchor)
@@ -87,7 +87,8 @@ def sample_target_mask(cfg: MaskConfig, grid: tuple[int, int, int], size: tuple[
             mask[t0 : t0 + t, h0 : h0 + h, w0 : w0 + w] = True
         if not mask.all():
             return mask.reshape(-1)
-    raise ValueError(f"mask {cfg} on grid {grid} covers every token in {max_tries} tries; lower its scale")
+    raise ConfigError(f"masks: {cfg} on the token grid {grid} covers every token in {max_tries} tries; lower its "
+                      "spatial_scale or num_blocks")
 
 
 def batch_masks(cfg: MaskConfig, grid: tuple[int, int, int], batch: int,

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from jepa.errors import InputError
+
 MIN_STD = 1e-6
 REDUCES = ("sum", "last")
 _KEYS = ("action_mean", "action_std", "state_mean", "state_std")
@@ -65,9 +67,9 @@ def control_statistics(states: Sequence[np.ndarray], actions: Sequence[np.ndarra
     s = np.concatenate([np.asarray(x, dtype=np.float64) for x in states])
     a = np.concatenate([window_actions(x, frame_step, reduce) for x in actions])
     if len(a) == 0:
-        raise ValueError(f"no episode is longer than the frame step {frame_step}")
+        raise InputError(f"no episode is longer than the frame step {frame_step}")
     if not (np.isfinite(s).all() and np.isfinite(a).all()):
-        raise ValueError("states or actions contain NaN or inf")
+        raise InputError("states or actions contain NaN or inf")
 
     def std(x: np.ndarray) -> list[float]:
         sd = x.std(axis=0)

@@ -28,8 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from jepa.config import Checked, non_empty, require
+from jepa.checkpoints import CheckpointError
+from jepa.config import Checked, ConfigError, non_empty, require
 from jepa.data.transforms import normalize_frames
+from jepa.errors import InputError, MissingFileError
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.models.vit import VisionTransformer, feature_layer_norm
 from jepa.normalization import ControlNormalizer
@@ -126,7 +128,7 @@ def state_update_config(spec: StateUpdateConfig | Mapping) -> StateUpdateConfig:
         return spec
     unknown = sorted(set(spec) - {f.name for f in fields(StateUpdateConfig)})
     if unknown:
-        raise ValueError(f"state update {dict(spec)!r}: unknown key(s) {unknown}; use kind and scale")
+        raise ConfigError(f"state update {dict(spec)!r}: unknown key(s) {unknown}; use kind and scale")
     return StateUpdateConfig(**{k: (list(v) if k == "scale" else v) for k, v in spec.items()})
 
 
@@ -171,6 +173,11 @@ class WorldModel(nn.Module):
         """Size of the action vectors the predictor was trained on."""
         return self.predictor.action_dim
 
+    @property
+    def state_dim(self) -> int:
+        """Size of the proprioceptive state vectors the predictor was trained on."""
+        return self.predictor.state_dim
+
     def preprocess(self, images: np.ndarray | Tensor) -> Tensor:
         """uint8 ``[B, H, W, 3]`` -> normalised float ``[B, 3, S, S]`` on the model's device."""
         x = normalize_frames(torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images))
@@ -189,10 +196,19 @@ class WorldModel(nn.Module):
         """Robot-unit ``actions [..., A]`` and ``states [..., S]`` as the predictor takes them."""
         return self.normalizer.actions(actions), self.normalizer.states(states)
 
+    def check_controls(self, states: Tensor, actions: Tensor) -> None:
+        """A clear error when states ``[..., S]`` or actions ``[..., A]`` have another size than the model
+        was trained on (an env or robot other than its own)."""
+        for what, x, dim in (("states", states, self.state_dim), ("actions", actions, self.action_dim)):
+            if x.shape[-1] != dim:
+                raise InputError(f"the world model takes {dim}-D {what}, got {x.shape[-1]}-D {what}: it was trained "
+                                 "on another robot or env")
+
     def rollout(self, z0: Tensor, state0: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
         """``z0 [B, N, D]``, ``state0 [B, S]``, ``actions [B, H, A]`` -> ``(z [B, H, N, D], states [B, H, S])``.
 
         Actions and states in robot units (normalised internally for the predictor)."""
+        self.check_controls(state0, actions)
         cache = self.predictor.new_cache()
         z, state = z0, state0
         zs, states = [], []
@@ -206,6 +222,7 @@ class WorldModel(nn.Module):
 
     def rollout_naive(self, z0: Tensor, state0: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
         """The same rollout by full recomputation of the history at every step (no KV cache)."""
+        self.check_controls(state0, actions)
         frames, acts, sts = [z0], [], []
         state = state0
         outs, states = [], []
@@ -247,21 +264,41 @@ def load_world_model(name_or_path: str | Path, device: str | torch.device = "cpu
     if str(name_or_path) in WORLD_MODELS:
         return load_released_world_model(str(name_or_path), checkpoint, device)
     if checkpoint is not None:
-        raise ValueError(f"checkpoint= is only for released world models ({sorted(WORLD_MODELS)}); "
+        raise InputError(f"checkpoint= is only for released world models ({sorted(WORLD_MODELS)}); "
                          f"{name_or_path!r} is not one")
     path = name_or_path
     if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no such file, and not a released world model ({sorted(WORLD_MODELS)})")
+        raise MissingFileError(f"{path}: no such file, and not a released world model ({sorted(WORLD_MODELS)})")
+    if Path(path).is_dir():
+        raise CheckpointError(f"{path}: is a folder; expected a world_model.pt file (written by jepa train-ac)")
     ckpt = read_torch_file(path)
+    if "predictor_arch" in ckpt and "encoder_arch" not in ckpt and "optimizer" in ckpt:
+        raise CheckpointError(f"{path}: an AC training checkpoint (predictor and optimizer only), not a world "
+                              "model; give the world_model.pt next to it, written when jepa train-ac finishes")
     if is_official_ac(ckpt):
         return official_ac_world_model(ckpt, path).to(device).eval()
-    missing = [k for k in ("encoder_arch", "predictor_arch", "target_encoder", "predictor") if k not in ckpt]
-    if missing:
-        raise ValueError(f"{path}: not a world-model checkpoint (missing {missing})")
-    encoder = VisionTransformer(**ckpt["encoder_arch"])
-    predictor = ActionConditionedPredictor(**ckpt["predictor_arch"])
+    check_world_model_file(ckpt, path)
+    try:
+        encoder = VisionTransformer(**ckpt["encoder_arch"])
+        predictor = ActionConditionedPredictor(**ckpt["predictor_arch"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: the recorded architecture cannot be built ({e})") from None
     load_state_dict_strict(encoder, ckpt["target_encoder"], f"{path} [encoder]")
     load_state_dict_strict(predictor, ckpt["predictor"], f"{path} [predictor]")
     model = WorldModel(encoder, predictor, ckpt["state_update"], int(ckpt["image_size"]), ckpt.get("normalization"),
                        int(ckpt.get("frame_step", 1)))
     return model.to(device).eval()
+
+
+def check_world_model_file(ckpt: dict, path: str | Path) -> None:
+    """Raise :class:`~jepa.checkpoints.CheckpointError` unless ``ckpt`` is a world model written by
+    :meth:`WorldModel.save`; a pretraining checkpoint is named as such, with the file to give instead."""
+    arch = ckpt.get("predictor_arch")
+    if isinstance(arch, dict) and "action_dim" not in arch:
+        raise CheckpointError(f"{path}: a pretraining checkpoint (masked predictor), not a world model; give the "
+                              "world_model.pt that jepa train-ac writes (its model.encoder can be this file)")
+    missing = [k for k in ("encoder_arch", "predictor_arch", "target_encoder", "predictor", "state_update",
+                           "image_size") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: not a world-model checkpoint (lacks {missing}); give a world_model.pt "
+                              "written by jepa train-ac, an official V-JEPA 2-AC file or a released name")

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from jepa.config import Checked, non_negative, positive, require
+from jepa.errors import InputError
 from planners.base import PlanResult, PlanSpace, Solver, shift_plan
 from planners.objectives import LatentWorldModel, Objective, WorldModelCost
 from planners.protocol import GoalEnv, check_env, check_image
@@ -177,7 +178,7 @@ def check_model_fits_env(world_model: LatentWorldModel | None, env: GoalEnv) -> 
     action_dim = int(np.prod(env.action_space.shape))
     model_dim = getattr(world_model, "action_dim", None)
     if model_dim is not None and int(model_dim) != action_dim:
-        raise ValueError(f"the world model has {model_dim} action dims, the env {action_dim}: it was "
+        raise InputError(f"the world model has {model_dim} action dims, the env {action_dim}: it was "
                          "trained on another robot or env")
 
 

@@ -29,6 +29,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from jepa.errors import JepaError
+
+
+class EnvProtocolError(JepaError, TypeError):
+    """An env does not follow :class:`GoalEnv` (the message names the env and what is missing or wrong)."""
+
 
 @runtime_checkable
 class GoalEnv(Protocol):
@@ -80,7 +86,7 @@ def check_env(env: object, call: bool = False) -> None:
     name = type(env).__name__
     missing = [m for m in REQUIRED if not hasattr(env, m)]
     if missing:
-        raise TypeError(f"{name} does not follow the GoalEnv protocol; missing: {missing}")
+        raise EnvProtocolError(f"{name} does not follow the GoalEnv protocol; missing: {missing}")
     if call:
         _check_calls(env, name)
 
@@ -89,7 +95,8 @@ def _check_calls(env: Any, name: str) -> None:
     space = env.action_space
     low, high = getattr(space, "low", None), getattr(space, "high", None)
     if low is None or high is None or not (np.isfinite(low).all() and np.isfinite(high).all()):
-        raise TypeError(f"{name}.action_space must be a gymnasium Box with finite low/high bounds, got {space!r}")
+        raise EnvProtocolError(f"{name}.action_space must be a gymnasium Box with finite low/high bounds, "
+                               f"got {space!r}")
     problems = []
     result = env.reset(seed=0)
     if not (isinstance(result, tuple) and len(result) == 2):
@@ -114,7 +121,7 @@ def _check_calls(env: Any, name: str) -> None:
         problems.append(f"state() changed shape after a step: {state.shape} -> {np.asarray(env.state()).shape}")
     env.reset(seed=0)
     if problems:
-        raise TypeError(f"{name} does not follow the GoalEnv protocol: " + "; ".join(problems))
+        raise EnvProtocolError(f"{name} does not follow the GoalEnv protocol: " + "; ".join(problems))
 
 
 def check_image(image: np.ndarray, what: str, size: tuple[int, int] | None = None) -> np.ndarray:

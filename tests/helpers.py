@@ -212,3 +212,117 @@ def write_moving_bars(folder, n=12, frames=8, size=32, seed=0):
         lines.append(f"v{i}.mp4 {int(vertical)}")
     (folder / "train.csv").write_text("\n".join(lines) + "\n")
     return folder / "train.csv"
+
+
+# ------------------------------------------------------------------ bad input: small files and broken disks
+
+TRAJ_META = {"env": "toy", "fps": 10.0, "image_size": 32, "state_dim": 2, "action_dim": 2,
+             "state_semantics": "x y [m]", "action_semantics": "dx dy [m]"}
+
+
+def toy_episode(length=8, seed=0, size=32, state_dim=2, action_dim=2):
+    """``(frames [T, S, S, 3] uint8, states [T, state_dim], actions [T-1, action_dim])`` of a seeded random walk."""
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 255, (length, size, size, 3), dtype=np.uint8)
+    states = np.cumsum(rng.normal(0, 0.1, (length, state_dim)), 0).astype(np.float32)
+    actions = rng.normal(0, 1, (length - 1, action_dim)).astype(np.float32)
+    return frames, states, actions
+
+
+def write_trajectories(root, episodes=5, length=8, meta=None):
+    """A small valid trajectory dataset (:data:`TRAJ_META`: 32 px, 2-D states, 2-D actions); returns ``root``."""
+    from jepa.data.trajectories import TrajectoryWriter
+
+    w = TrajectoryWriter(root, meta or TRAJ_META)
+    w.add([w.write_episode(i, *toy_episode(length, i), {"seed": i}) for i in range(episodes)])
+    return Path(root)
+
+
+def overwrite_episode(root, i, frames=None, states=None, actions=None):
+    """Replace episode ``i``'s arrays with no validation (to make a broken dataset); ``None`` keeps one."""
+    path = Path(root) / "episodes" / f"{i:06d}.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    for k, v in (("frames", frames), ("states", states), ("actions", actions)):
+        if v is not None:
+            arrays[k] = v
+    np.savez(path, **arrays)
+    return path
+
+
+def edit_index(root, edit):
+    """Apply ``edit(index_dict)`` to a dataset's ``index.json`` in place (no validation)."""
+    path = Path(root) / "index.json"
+    index = json.loads(path.read_text())
+    edit(index)
+    path.write_text(json.dumps(index))
+    return path
+
+
+def read_only(monkeypatch, folder, code=None):
+    """Make ``folder`` (and everything below it) refuse writes as a read-only folder does, for this
+    test: creating, opening for writing and making folders there raise ``OSError(code)`` (default
+    ``EROFS``; ``EACCES`` for a folder without write permission). Tests run as root too, where
+    ``chmod`` does not stop a write, hence the simulation."""
+    import builtins
+    import errno
+    import io
+    import os
+
+    code = errno.EROFS if code is None else code
+    folder = Path(os.path.abspath(folder))
+    real_open, real_mkdir, real_io_open = os.open, os.mkdir, io.open
+
+    def blocked(path):
+        return isinstance(path, (str, os.PathLike)) and Path(os.path.abspath(os.fspath(path))).is_relative_to(folder)
+
+    def refuse(path):
+        return OSError(code, os.strerror(code), os.fspath(path))
+
+    def os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and blocked(path):
+            raise refuse(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        if blocked(path) and not os.path.isdir(path):
+            raise refuse(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    def io_open(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+") and blocked(file):
+            raise refuse(file)
+        return real_io_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    monkeypatch.setattr(io, "open", io_open)
+    monkeypatch.setattr(builtins, "open", io_open)
+
+
+def full_disk(monkeypatch, free_bytes=0):
+    """Simulate a disk with ``free_bytes`` left for this test: once the files written through
+    :func:`jepa.files.atomic_write` (checkpoints, episodes, features, indexes, configs, summaries)
+    have used them up, a write raises ``OSError(ENOSPC)`` as a full disk does."""
+    import errno
+
+    import jepa.files
+
+    left = [free_bytes]
+    real = jepa.files._open_temp
+
+    class FullFile:
+        def __init__(self, f):
+            self._f = f
+
+        def write(self, data):
+            n = memoryview(data).nbytes
+            if n > left[0]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            left[0] -= n
+            return self._f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+    monkeypatch.setattr(jepa.files, "_open_temp", lambda fd: FullFile(real(fd)))

@@ -30,6 +30,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from eval.anticipation.metrics import action_key
+from jepa.errors import JepaError
 
 REQUIRED_COLUMNS = ("narration_id", "participant_id", "video_id", "start_timestamp", "stop_timestamp",
                     "start_frame", "stop_frame", "verb_class", "noun_class")
@@ -40,7 +41,7 @@ WINDOW_ENDS: tuple[str, ...] = get_args(WindowEnd)
 VIDEO_LAYOUTS: tuple[str, ...] = get_args(VideoLayout)
 
 
-class AnnotationError(ValueError):
+class AnnotationError(JepaError, ValueError):
     """An annotation file is missing, lacks a column or holds a value that cannot be parsed."""
 
 

@@ -29,7 +29,6 @@ released code samples it in [0.25, 1.75] s during training.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -63,10 +62,21 @@ from eval.probes.frozen import (
     start_run,
 )
 from eval.probes.probe import FeatureSet, SweepResult, fit_sweep
-from jepa.config import Checked, config_parser, in_range, non_negative, parse_config, positive, require
+from jepa.config import (
+    Checked,
+    ConfigError,
+    config_parser,
+    in_range,
+    non_negative,
+    parse_config,
+    positive,
+    require,
+)
 from jepa.data.feature_cache import Skipped, file_identity
 from jepa.data.transforms import VideoTransform
 from jepa.data.video import VideoReadError, frame_step_for_fps, read_frames, video_info
+from jepa.errors import InputError, SkipBudgetError
+from jepa.files import write_json
 
 HEADS = ("verb", "noun", "action")
 
@@ -161,7 +171,7 @@ def resolve_files(d: AnticipationDataConfig, progress: bool = True) -> Anticipat
                                  bench.file("EPIC_100_unseen_participant_ids_validation.csv"),
                                  bench.file("EPIC_100_tail_verbs.csv"), bench.file("EPIC_100_tail_nouns.csv"))
     if not d.train_csv or not d.val_csv or not d.video_root:
-        raise ValueError("data.source=files needs data.train_csv, data.val_csv and data.video_root")
+        raise ConfigError("data.source=files needs data.train_csv, data.val_csv and data.video_root")
     opt = lambda p: Path(p) if p else None  # noqa: E731
     return AnticipationFiles(Path(d.video_root), Path(d.train_csv), Path(d.val_csv), opt(d.unseen_participants_csv),
                              opt(d.tail_verbs_csv), opt(d.tail_nouns_csv))
@@ -327,10 +337,10 @@ def evaluate_submission(submission: dict, segments: Sequence[Segment], unseen_pa
     """
     res = submission.get("results")
     if not isinstance(res, dict):
-        raise ValueError("submission has no 'results' mapping")
+        raise InputError("submission has no 'results' mapping")
     missing = [s.narration_id for s in segments if s.narration_id not in res]
     if missing:
-        raise ValueError(f"submission lacks {len(missing)} segment(s), e.g. {missing[:3]}")
+        raise InputError(f"submission lacks {len(missing)} segment(s), e.g. {missing[:3]}")
     nv = 1 + max(max(int(c) for c in res[s.narration_id]["verb"]) for s in segments)
     nn_ = 1 + max(max(int(c) for c in res[s.narration_id]["noun"]) for s in segments)
     verbs, nouns, action_rows = torch.zeros(len(segments), nv), torch.zeros(len(segments), nn_), []
@@ -431,7 +441,7 @@ def train_probes(cfg: AnticipationConfig, splits: Splits, train: FeatureSet, val
     """Train the probe grid on ``train`` features ``[M, 1, N, D]`` and score it on ``val`` with ``ctx``."""
     p = cfg.probe
     if len(train) == 0 or len(val) == 0:
-        raise ValueError("no training or validation segment could be read (see the skipped messages above)")
+        raise SkipBudgetError("no training or validation segment could be read (see the skipped messages above)")
     v = splits.vocab
     classes = {"verb": v.num_verbs, "noun": v.num_nouns, "action": v.num_actions}
     sweep = probe_sweep(p, classes, train, device, cfg.meta.seed, grid)
@@ -454,20 +464,16 @@ def write_outputs(res: AnticipationResult, cfg: AnticipationConfig, val_keys: Se
     """``results.json`` (best, grid, counts) and ``submission.json`` (challenge format) in the run folder."""
     results = {"best": res.sweep.best, "report": res.report, "grid": res.sweep.grid, "counts": res.counts,
                "seconds": res.seconds, "metric": "class-mean recall@5 (EPIC-KITCHENS-100 anticipation)"}
-    (res.run_dir / "results.json").write_text(json.dumps(results, indent=1))
+    write_json(res.run_dir / "results.json", results)  # strict JSON: a metric of an empty class is null
     sub = submission_json(val_keys, res.sweep.best_scores, vocab, cfg.submission)
-    (res.run_dir / "submission.json").write_text(json.dumps(sub))
+    write_json(res.run_dir / "submission.json", sub, indent=None)
 
 
 def main(argv: Sequence[str]) -> int:
     p = config_parser("jepa eval anticipation", __doc__.splitlines()[0],
                       "YAML config (defaults: the embedded arm benchmark)", "backbone.checkpoint=runs/x/latest.pt")
     cfg, _ = parse_config(p, AnticipationConfig, argv)
-    try:
-        res = run_anticipation(cfg)
-    except (AnnotationError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    res = run_anticipation(cfg)  # errors: the jepa command's error boundary (eval.cli)
     for line in res.lines():
         print(line)
     print(f"outputs: {res.run_dir} (results.json, submission.json) in {res.seconds:.0f} s")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from eval.planning.pipeline import TASKS, Pipeline, PipelineConfig, StageTimer, bundled_config
 from jepa.config import config_parser, load_config, parse_config, save_config
+from jepa.files import atomic_write_text
 
 DemoConfig = PipelineConfig
 
@@ -77,7 +78,7 @@ def write_report(root: Path, summary: dict, times: dict[str, float], env: str) -
         lines += ["## Episodes (observation | goal)", ""] + [f"![{g.stem}](plan/{g.name})" for g in gifs]
     lines += ["", "Per-episode records: `plan/episodes.jsonl`."]
     path = root / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -5,6 +5,9 @@ Episodes are collected by worker processes with scripted exploration policies
 with the simulator state of every frame when the env can save it (``get_sim_state``), so any
 moment of an episode can be restored exactly later. Re-running on an existing folder extends it:
 new episodes continue the ids (and so the seeds, ``seed + id``) instead of overwriting anything.
+Several ``jepa collect`` runs may write into one folder at once: each reserves its block of ids
+under the dataset's lock before it starts (:meth:`jepa.data.trajectories.TrajectoryWriter.reserve_ids`),
+and every finished episode is added to the index under the lock, so the dataset lists the union.
 
 ``--env`` is a built-in name or an import path ``package.module:Class`` of any class that follows
 :class:`planners.protocol.GoalEnv`; ``--policy`` is ``auto`` (the built-in env's own mix, or
@@ -24,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jepa.data.trajectories import TrajectoryWriter, write_episode_file
+from jepa.errors import InputError
 
 ENV_META = {
     "fetch-reach": dict(
@@ -48,6 +52,7 @@ class CollectJob:
     image_size: int
     seed: int
     policy: str = "auto"
+    meta: dict | None = None  # the dataset's description: episodes are checked against its dims and size
 
 
 def env_metadata(name: str, env: Any, image_size: int) -> dict:
@@ -115,7 +120,7 @@ def _run_job(args: tuple[CollectJob, int]) -> dict:
     seed = job.seed + episode_id
     ep = collect_episode(env, _policy(job, env, episode_id), job.steps, seed)
     return write_episode_file(job.out, episode_id, ep["frames"], ep["states"], ep["actions"], {"seed": seed},
-                              sim_states=ep.get("sim_states"))
+                              sim_states=ep.get("sim_states"), meta=job.meta)
 
 
 def collect(env: str, out: str | Path, episodes: int, steps: int, workers: int = 2, image_size: int = 64,
@@ -123,8 +128,9 @@ def collect(env: str, out: str | Path, episodes: int, steps: int, workers: int =
     """Add ``episodes`` episodes of ``steps`` actions to the dataset at ``out`` (created if needed)."""
     from eval.envs.registry import make_env
 
-    if episodes < 1 or steps < 1:
-        raise ValueError(f"collect needs episodes >= 1 and steps >= 1, got {episodes}, {steps}")
+    if episodes < 1 or steps < 1 or image_size < 1 or workers < 0:
+        raise InputError(f"collect needs episodes, steps and image size >= 1 and workers >= 0, got {episodes}, "
+                         f"{steps}, {image_size}, {workers}")
     probe = make_env(env, image_size=image_size)
     try:
         probe.reset(seed=seed)
@@ -132,24 +138,24 @@ def collect(env: str, out: str | Path, episodes: int, steps: int, workers: int =
     finally:
         probe.close()
     writer = TrajectoryWriter(out, meta)
-    job = CollectJob(env=env, out=str(out), steps=steps, image_size=image_size, seed=seed, policy=policy)
-    ids = [writer.next_id + i for i in range(episodes)]
-    bar = tqdm(total=episodes, desc=f"collect {env}", unit="episode", disable=not progress)
-    if workers <= 1:
-        try:
-            for entry in map(_run_job, [(job, i) for i in ids]):
-                writer.add([entry])
-                bar.update(1)
-        finally:  # in this process the env is not a worker's: close it now, not at interpreter exit
-            cached = _WORKER_ENVS.pop((env, image_size), None)
-            if cached is not None:
-                cached.close()
-    else:
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for entry in pool.imap_unordered(_run_job, [(job, i) for i in ids]):
-                writer.add([entry])
-                bar.update(1)
-    bar.close()
+    job = CollectJob(env=env, out=str(out), steps=steps, image_size=image_size, seed=seed, policy=policy,
+                     meta={k: writer.index.get(k) for k in ("image_size", "state_dim", "action_dim")})
+    ids = writer.reserve_ids(episodes)  # under the dataset's lock: a concurrent collector takes other ids
+    with tqdm(total=episodes, desc=f"collect {env}", unit="episode", disable=not progress) as bar:
+        if workers <= 1:
+            try:
+                for entry in map(_run_job, [(job, i) for i in ids]):
+                    writer.add([entry])
+                    bar.update(1)
+            finally:  # in this process the env is not a worker's: close it now, not at interpreter exit
+                cached = _WORKER_ENVS.pop((env, image_size), None)
+                if cached is not None:
+                    cached.close()
+        else:
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for entry in pool.imap_unordered(_run_job, [(job, i) for i in ids]):
+                    writer.add([entry])
+                    bar.update(1)
     return writer
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from jepa.errors import InputError
+
 FETCH_STEP = 0.05  # [m] end-effector displacement per unit action
 
 
@@ -170,7 +172,7 @@ def make_policy(name: str, env: Any) -> Any:
     if name in builtins:
         return builtins[name]()
     if ":" not in name:
-        raise ValueError(f"unknown policy {name!r}; choose from {sorted(builtins)} or an import path "
+        raise InputError(f"unknown policy {name!r}; choose from {sorted(builtins)} or an import path "
                          "'package.module:Class'")
     from eval.envs.registry import import_object
 

@@ -12,6 +12,8 @@ import importlib
 import inspect
 from typing import Any
 
+from jepa.errors import InputError
+
 ENV_NAMES = ("fetch-reach", "fetch-push", "pusht")
 
 
@@ -34,15 +36,15 @@ def import_object(path: str, what: str) -> Any:
     """The object ``"package.module:Name"`` names; a clear error if it cannot be imported."""
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
-        raise ValueError(f"{what} {path!r}: expected a built-in name or an import path 'package.module:Name'")
+        raise InputError(f"{what} {path!r}: expected a built-in name or an import path 'package.module:Name'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise ValueError(f"{what} {path!r}: cannot import module {module_name!r} ({e})") from None
+        raise InputError(f"{what} {path!r}: cannot import module {module_name!r} ({e})") from None
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise ValueError(f"{what} {path!r}: module {module_name!r} has no attribute {attr!r}") from None
+        raise InputError(f"{what} {path!r}: module {module_name!r} has no attribute {attr!r}") from None
 
 
 def make_env(name: str, image_size: int = 64, **kwargs: Any) -> Any:
@@ -50,7 +52,7 @@ def make_env(name: str, image_size: int = 64, **kwargs: Any) -> Any:
     if name in ENV_NAMES:
         return _builtin(name, image_size, kwargs)
     if ":" not in name:
-        raise ValueError(f"unknown env {name!r}; choose from {ENV_NAMES} or give an import path 'package.module:Class'")
+        raise InputError(f"unknown env {name!r}; choose from {ENV_NAMES} or give an import path 'package.module:Class'")
     from planners.protocol import check_env
 
     cls = import_object(name, "env")

@@ -21,7 +21,6 @@ model consulted. Envs are built-in names or import paths (:func:`eval.envs.regis
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,19 @@ import numpy as np
 import torch
 
 from eval.planning.goals import GoalConfig, Goals
-from jepa.config import Checked, config_parser, known_device, non_negative, parse_config, positive, require, save_config
+from jepa.config import (
+    Checked,
+    ConfigError,
+    config_parser,
+    known_device,
+    non_negative,
+    parse_config,
+    positive,
+    require,
+    save_config,
+)
+from jepa.errors import InputError
+from jepa.files import write_json
 from planners.base import PlanSpace
 from planners.mpc import (
     EpisodeRecord,
@@ -123,7 +134,7 @@ class PlanSummary:
     @classmethod
     def of(cls, records: Sequence[EpisodeRecord], excluded: int = 0) -> PlanSummary:
         if not records:
-            raise ValueError("a planning summary needs at least one episode")
+            raise InputError("a planning summary needs at least one episode")
         times = [s.plan_time_s for r in records for s in r.steps if s.new_plan]
         finals = [r.final_distance for r in records]
         wins, held = sum(r.success for r in records), sum(r.held for r in records)
@@ -196,8 +207,8 @@ def resolve_action_block(cfg: PlanConfig, world_model) -> int:
     if cfg.action_block == 0:
         return trained
     if cfg.action_block != trained:
-        raise ValueError(f"action_block={cfg.action_block}, but the world model {cfg.world_model} was trained "
-                         f"on windows at frame_step={trained}: one planned action must span the same env steps")
+        raise ConfigError(f"action_block={cfg.action_block}, but the world model {cfg.world_model} was trained "
+                          f"on windows at frame_step={trained}: one planned action must span the same env steps")
     return cfg.action_block
 
 
@@ -236,7 +247,7 @@ def run_benchmark(cfg: PlanConfig) -> tuple[PlanSummary, list[EpisodeRecord]]:
         bar.close()
         write_episodes(records, out / "episodes.jsonl", origins)
         summary = PlanSummary.of(records, goals.excluded)
-        (out / "summary.json").write_text(json.dumps(asdict(summary), indent=1))
+        write_json(out / "summary.json", asdict(summary))  # strict JSON: a NaN distance becomes null
         if cfg.landscape and cfg.solver.name not in BASELINES:
             next(Goals(env, cfg.goals, cfg.seed).starts(1))  # the first episode's start again
             draw_energy_landscape(env, world_model, cfg, space, out / "energy_landscape.png")

@@ -23,9 +23,10 @@ from typing import Any, Literal
 import numpy as np
 
 from jepa.config import Checked, positive
+from jepa.errors import JepaError
 
 
-class GoalProtocolError(ValueError):
+class GoalProtocolError(JepaError, ValueError):
     """A goal protocol cannot be run on this env or dataset (the message says why)."""
 
 

@@ -14,7 +14,6 @@ on validation top-1 is reported with the whole grid in ``<run_dir>/results.json`
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,8 @@ from jepa.data.clips import read_video_csv
 from jepa.data.feature_cache import Skipped, file_identity
 from jepa.data.transforms import normalize_frames
 from jepa.data.video import VideoReadError, clip_indices, is_image_path, read_frames, read_image, video_info
+from jepa.errors import SkipBudgetError
+from jepa.files import write_json
 
 
 @dataclass
@@ -154,7 +155,7 @@ def train_classifier(cfg: ClassifyConfig, train: FeatureSet, val: FeatureSet, de
     """Grid of attentive probes on features ``[M, V, N, D]``; best on val top-1. ``grid``: one clip's tokens."""
     p = cfg.probe
     if len(train) == 0 or len(val) == 0:
-        raise ValueError("no training or validation video could be read (see the skipped messages above)")
+        raise SkipBudgetError("no training or validation video could be read (see the skipped messages above)")
     classes = cfg.data.num_classes or 1 + int(max(train.labels["label"].max(), val.labels["label"].max()))
     sweep = probe_sweep(p, classes, train, device, cfg.meta.seed, grid)
     return fit_sweep(sweep, train, val, p.epochs, p.batch_size, classification_metrics, "top1", seed=cfg.meta.seed)
@@ -177,8 +178,8 @@ def run_classification(cfg: ClassifyConfig) -> ClassifyResult:
     counts = {"train": len(feats["train"]), "train_skipped": skipped["train"], "val": len(feats["val"]),
               "val_skipped": skipped["val"]}
     out = ClassifyResult(result, counts, run_dir, time.time() - t0)
-    (run_dir / "results.json").write_text(json.dumps({"best": result.best, "grid": result.grid, "counts": counts,
-                                                      "seconds": out.seconds}, indent=1))
+    write_json(run_dir / "results.json", {"best": result.best, "grid": result.grid, "counts": counts,
+                                          "seconds": out.seconds})
     return out
 
 

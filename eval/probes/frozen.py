@@ -23,7 +23,7 @@ from eval.probes.probe import (
     steps_per_epoch,
     token_statistics,
 )
-from jepa.config import Checked, known_device, non_empty, non_negative, positive
+from jepa.config import Checked, ConfigError, known_device, non_empty, non_negative, positive
 from jepa.data.feature_cache import CacheItems, FeatureCache, encoder_identity, fill_cache
 from jepa.device import autocast, cuda_precision, resolve_device
 from jepa.models.vit import ViTArchConfig
@@ -106,7 +106,7 @@ def build_backbone(b: BackboneConfig, crop_size: int, frames_per_clip: int, devi
     if b.checkpoint is not None:
         return load_backbone(b.checkpoint, key=b.key, device=device, init=b.init, seed=seed)
     if b.init != "random":
-        raise ValueError("backbone.init=pretrained needs backbone.checkpoint=PATH (or use backbone.init=random)")
+        raise ConfigError("backbone.init=pretrained needs backbone.checkpoint=PATH (or use backbone.init=random)")
     return freeze(random_init(b.kwargs(crop_size, frames_per_clip), seed)).to(device)
 
 
@@ -122,7 +122,7 @@ class ConcatLayers(nn.Module):
         depth = len(encoder.blocks)
         bad = [i for i in layers if not -depth <= i < depth]
         if not layers or bad:
-            raise ValueError(f"backbone.out_layers must name blocks in [-{depth}, {depth}) of this "
+            raise ConfigError(f"backbone.out_layers must name blocks in [-{depth}, {depth}) of this "
                              f"{depth}-block encoder, got {list(layers)}")
         self.encoder, self.layers = encoder, sorted({i % depth for i in layers})
 
@@ -158,7 +158,7 @@ def start_run(cfg, crop_size: int, frames_per_clip: int) -> tuple[Path, torch.de
     encoder = build_backbone(cfg.backbone, crop_size, frames_per_clip, device, cfg.meta.seed)
     tubelet = encoder.tubelet_size if encoder.is_video else 1
     if frames_per_clip < tubelet:
-        raise ValueError(f"data.frames_per_clip={frames_per_clip} is less than the backbone's tubelet size {tubelet}")
+        raise ConfigError(f"data.frames_per_clip={frames_per_clip} is less than the backbone's tubelet size {tubelet}")
     if cfg.backbone.out_layers:
         encoder = ConcatLayers(encoder, cfg.backbone.out_layers)
     return run_dir, device, encoder
@@ -228,11 +228,11 @@ def probe_builder(p: ProbeConfig, dim: int, classes: dict[str, int] | int, grid:
             probe = MultiHeadAttentiveClassifier(dim, classes, depth=p.depth, num_heads=p.num_heads)
         if p.positions:
             if grid is None:
-                raise ValueError("probe.positions needs the token grid of the backbone")
+                raise ConfigError("probe.positions needs the token grid of the backbone")
             probe = WithPositions(probe, dim, grid)
         if p.standardize:
             if stats is None:
-                raise ValueError("probe.standardize needs the training features' statistics")
+                raise ConfigError("probe.standardize needs the training features' statistics")
             probe = Standardized(probe, *stats)
         return probe
 

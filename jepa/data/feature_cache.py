@@ -48,13 +48,14 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from jepa.checkpoints import atomic_write
+from jepa.errors import JepaError
+from jepa.files import atomic_write
 
 FORMAT, VERSION = "jepa-feature-cache", 2
 _PLAIN_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]*$")
 
 
-class FeatureCacheError(ValueError):
+class FeatureCacheError(JepaError, ValueError):
     """A cache folder or one of its entries is missing or inconsistent (the message names the file)."""
 
 
@@ -307,18 +308,19 @@ def fill_cache(cache: FeatureCache, items: CacheItems, encode: Callable[[list[di
     loader = torch.utils.data.DataLoader(_Subset(items, todo), batch_size=batch_size, num_workers=num_workers,
                                          collate_fn=_as_list)
     done = 0
-    for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress or not todo):
-        picked = todo[done : done + len(batch)]
-        done += len(batch)
-        good = [(i, it) for i, it in zip(picked, batch) if not isinstance(it, Skipped)]
-        for i, it in zip(picked, batch):
-            if isinstance(it, Skipped):
-                print(f"skipped: {it.reason}", file=sys.stderr)
-                cache.put_skipped(keys[i], it.reason, sources[i])
-        if good:
-            for (i, it), tensors in zip(good, encode([it for _, it in good])):
-                cache.put(keys[i], tensors, sources[i], metadata(it) if metadata else None)
-                summary.encoded += 1
+    with tqdm(loader, desc=desc, unit="batch", disable=not progress or not todo) as bar:
+        for batch in bar:
+            picked = todo[done : done + len(batch)]
+            done += len(batch)
+            good = [(i, it) for i, it in zip(picked, batch) if not isinstance(it, Skipped)]
+            for i, it in zip(picked, batch):
+                if isinstance(it, Skipped):
+                    print(f"skipped: {it.reason}", file=sys.stderr)
+                    cache.put_skipped(keys[i], it.reason, sources[i])
+            if good:
+                for (i, it), tensors in zip(good, encode([it for _, it in good])):
+                    cache.put(keys[i], tensors, sources[i], metadata(it) if metadata else None)
+                    summary.encoded += 1
     if todo or not (cache.root / "index.json").is_file():  # a cache that is up to date is not rewritten
         cache.commit()
     summary.skipped = [Skipped(k, cache.skipped(k)) for k in keys if cache.skipped(k) is not None]

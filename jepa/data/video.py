@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from jepa.errors import JepaError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-class VideoReadError(RuntimeError):
+class VideoReadError(JepaError, RuntimeError):
     """A video or image file could not be read (unreadable, truncated, empty or too short)."""
 
 

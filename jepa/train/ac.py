@@ -10,7 +10,6 @@ rollout errors with copying the last frame. The result is written as a world mod
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,13 +18,25 @@ from typing import Literal
 import numpy as np
 import torch
 
-from jepa.config import Checked, config_parser, known_device, non_negative, parse_config, positive, require, save_config
+from jepa.config import (
+    Checked,
+    config_parser,
+    in_range,
+    known_device,
+    non_negative,
+    parse_config,
+    positive,
+    require,
+)
 from jepa.data.feature_cache import FeatureCache, encoder_identity, file_identity, fill_cache
-from jepa.data.trajectories import TrajectoryDataset, window_starts
+from jepa.data.trajectories import TrajectoryDataset, TrajectoryFormatError, window_starts
 from jepa.device import autocast, resolve_device, train_precision
+from jepa.files import write_json
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.train.ac_data import (
     data_source,
+    dataset_identity,
+    droid_folders,
     lerobot_dataset,
     lerobot_windows,
     normalization_statistics,
@@ -34,12 +45,13 @@ from jepa.train.ac_data import (
 )
 from jepa.train.ac_init import freeze_parameters, init_world_model
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
-from jepa.train.batches import BatchStream, GlobalBatches, first_readable
+from jepa.train.batches import BatchStream, GlobalBatches, SkipBudget, first_readable
 from jepa.train.checkpointing import Checkpointer
 from jepa.train.distributed import all_reduce_gradients, init_distributed
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
 from jepa.train.optim import build_adamw, set_lr_wd
+from jepa.train.resume import open_run
 from jepa.train.schedules import LRSchedule
 from jepa.world_model import StateUpdateConfig, WorldModel
 
@@ -72,10 +84,12 @@ class ACDataConfig(Checked):
     num_workers: int = 0
     val_episodes: int = 20  # the last episodes of the dataset are held out
     encode_batch: int = 64
+    max_skip_fraction: float = 0.5  # unreadable windows (videos) are skipped and counted; more than this stops
 
     def check(self) -> None:
         positive(self, "frame_step", "droid_fps", "droid_max_aspect", "encode_batch")
         non_negative(self, "window", "num_workers", "val_episodes")
+        in_range(self, "max_skip_fraction", 0.0, 1.0)
 
 
 @dataclass
@@ -131,6 +145,7 @@ class ACMetaConfig(Checked):
     checkpoint_every: int = 200
     log_every: int = 10
     progress: bool = True
+    allow_changed: bool = False  # resume a run folder with another config or dataset (logged in resume.log)
 
     def check(self) -> None:
         known_device(self, "device")
@@ -210,7 +225,8 @@ class FeatureWindows(torch.utils.data.Dataset):
         self.items = [(episodes[e], s) for e, s in
                       window_starts([feats.z[i].shape[0] for i in episodes], window, frame_step)]
         if not self.items:
-            raise ValueError(f"no episode is long enough for {window} frames at step {frame_step}")
+            raise TrajectoryFormatError(f"no episode is long enough for {window} frames at step {frame_step} "
+                                        "(data.window, data.frame_step)")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -232,10 +248,12 @@ class FeatureWindows(torch.utils.data.Dataset):
 class RawWindows(torch.utils.data.Dataset):
     """Frame windows (``TrajectoryWindows`` / ``DroidWindows``) keyed by the trainer's ``(epoch, batch, row,
     index)``; a window whose video cannot be read is skipped with a warning naming it, replaced by the
-    next index, and counted in the sample (``skipped``). ``max_skips`` failures in a row raise."""
+    next index, and counted in the sample (``skipped``). More than ``max_skip_fraction`` of the windows
+    unreadable stops the run (:class:`jepa.train.batches.SkipBudget`)."""
 
-    def __init__(self, windows, max_skips: int = 10) -> None:
-        self.windows, self.max_skips = windows, max_skips
+    def __init__(self, windows, max_skip_fraction: float = 0.5) -> None:
+        self.windows = windows
+        self.budget = SkipBudget(len(windows), max_skip_fraction, "window")
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -246,7 +264,7 @@ class RawWindows(torch.utils.data.Dataset):
 
         index = key[3] if isinstance(key, tuple) else key
         item, skipped = first_readable(self.windows.__getitem__, index, len(self.windows),
-                                       (TrajectoryFormatError, VideoReadError), "window", self.max_skips)
+                                       (TrajectoryFormatError, VideoReadError), "window", self.budget)
         return {"frames": item["frames"], "states": item["states"], "actions": item["actions"], "skipped": skipped}
 
 
@@ -348,23 +366,24 @@ def split_episodes(n_eps: int, val_episodes: int) -> tuple[list[int], list[int]]
 def build_windows(world: WorldModel, cfg: ACConfig, window: int, run_dir: Path):
     """Training windows and validation windows (5 frames, or ``None`` with too few episodes)."""
     d = cfg.data
+    raw = lambda w: RawWindows(w, d.max_skip_fraction) if w is not None else None  # noqa: E731
     if d.source == "droid":
         from jepa.data.droid import DroidWindows
 
-        folders = [line.split()[0] for line in Path(d.path).read_text().splitlines() if line.strip()]
+        folders = droid_folders(d.path)
         train_eps, val_eps = split_episodes(len(folders), d.val_episodes)
         train = DroidWindows([folders[i] for i in train_eps], window, d.droid_fps)
         val = DroidWindows([folders[i] for i in val_eps], 5, d.droid_fps) if val_eps else None
-        return RawWindows(train), (RawWindows(val) if val is not None else None)
+        return raw(train), raw(val)
     if d.source == "lerobot":
         train, val = lerobot_windows(d, window, *split_episodes(num_episodes(d), d.val_episodes))
-        return RawWindows(train), (RawWindows(val) if val is not None else None)
+        return raw(train), raw(val)
     if not d.cache_features:
         from jepa.data.trajectories import TrajectoryWindows
 
         train_eps, val_eps = split_episodes(len(TrajectoryDataset(d.path)), d.val_episodes)
-        train = RawWindows(TrajectoryWindows(d.path, window, d.frame_step, train_eps))
-        return train, (RawWindows(TrajectoryWindows(d.path, 5, d.frame_step, val_eps)) if val_eps else None)
+        train = raw(TrajectoryWindows(d.path, window, d.frame_step, train_eps))
+        return train, (raw(TrajectoryWindows(d.path, 5, d.frame_step, val_eps)) if val_eps else None)
     feats = encode_dataset(world, d.path, d.encode_batch, run_dir / "features", cfg.meta.progress)
     train_eps, val_eps = split_episodes(len(feats.z), d.val_episodes)
     train = FeatureWindows(feats, train_eps, window, d.frame_step)
@@ -389,16 +408,17 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     else:
         world, init = build_world_model(cfg, device, action_dim, state_dim, stats, state_update), None
     frozen = freeze_parameters(world.predictor, o.freeze)
-    if info.is_main:
-        save_config(cfg, run_dir / "config.yaml")
-        if fit is not None:
-            (run_dir / "state_update_fit.json").write_text(json.dumps(fit, indent=1))
-            print("fitted state update: scale " + ", ".join(f"{v:.4g}" for v in fit["scale"]) + " (R^2 "
-                  + ", ".join(f"{v:.2f}" for v in fit["r2"]) + ")")
-        if init is not None:
-            init.frozen = frozen
-            (run_dir / "init_from.json").write_text(json.dumps(init.to_dict(), indent=1))
-            print(init.summary())
+    config, dataset = asdict(cfg), dataset_identity(cfg.data)
+    checkpointer = Checkpointer(run_dir, cfg.meta.checkpoint_every)
+    open_run(checkpointer, config, dataset, cfg.meta.allow_changed, info.is_main)  # before anything is written
+    if info.is_main and fit is not None:
+        write_json(run_dir / "state_update_fit.json", fit)
+        print("fitted state update: scale " + ", ".join(f"{v:.4g}" for v in fit["scale"]) + " (R^2 "
+              + ", ".join(f"{v:.2f}" for v in fit["r2"]) + ")")
+    if info.is_main and init is not None:
+        init.frozen = frozen
+        write_json(run_dir / "init_from.json", init.to_dict())
+        print(init.summary())
     train, val = build_windows(world, cfg, window, run_dir)
     batches = GlobalBatches(len(train), o.batch_size, cfg.meta.seed, info.world_size, info.rank)
     state = TrainState({"predictor": world.predictor}, build_adamw({"predictor": world.predictor}),
@@ -410,13 +430,13 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
 
     logger = MetricsLogger(run_dir / "metrics.jsonl", enabled=info.is_main)
     train_loop(state, lambda st, b: ac_step(world, st, b, cfg, info, device), make_batches, batches.per_epoch,
-               o.max_steps, Checkpointer(run_dir, cfg.meta.checkpoint_every), logger, config=asdict(cfg),
-               log_every=cfg.meta.log_every, is_main=info.is_main, progress=cfg.meta.progress)
+               o.max_steps, checkpointer, logger, config=config, log_every=cfg.meta.log_every,
+               is_main=info.is_main, progress=cfg.meta.progress, loss_key="total")
     report = {}
     if val is not None:
         report = validate(world, val, device, cfg)
     if info.is_main:
-        (run_dir / "validation.json").write_text(json.dumps(report, indent=1))
+        write_json(run_dir / "validation.json", report)
         world.save(run_dir / "world_model.pt")
     return world, report
 
@@ -424,7 +444,10 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
 def main(argv: Sequence[str]) -> int:
     p = config_parser("jepa train-ac", __doc__.splitlines()[0],
                       "YAML config (defaults: the tiny CPU run)", "meta.run_dir=runs/x")
-    cfg, _ = parse_config(p, ACConfig, argv)
+    p.add_argument("--allow-changed", action="store_true",
+                   help="resume a run folder although the config or the dataset changed (meta.allow_changed=true)")
+    cfg, args = parse_config(p, ACConfig, argv)
+    cfg.meta.allow_changed = cfg.meta.allow_changed or args.allow_changed
     _, report = train_ac(cfg)
     print(f"world model: {Path(cfg.meta.run_dir) / 'world_model.pt'}")
     for k, v in report.items():

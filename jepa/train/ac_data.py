@@ -12,10 +12,14 @@ in the world model, which applies them itself (:mod:`jepa.normalization`).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jepa.config import ConfigError
 from jepa.data.lerobot import LeRobotDataset, LeRobotWindows
+from jepa.errors import MissingFileError
 from jepa.normalization import REDUCES, control_statistics
 from jepa.world_model import StateUpdateConfig, fit_additive_scale
 
@@ -28,14 +32,14 @@ SOURCES = ("trajectories", "droid", "lerobot")
 def data_source(d: ACDataConfig) -> str:
     """``data.source``, or ``data.format`` when that is given (the two must not disagree)."""
     if d.format is not None and d.source not in ("trajectories", d.format):
-        raise ValueError(f"data.format={d.format!r} and data.source={d.source!r} disagree; give one of them")
+        raise ConfigError(f"data.format={d.format!r} and data.source={d.source!r} disagree; give one of them")
     source = d.format or d.source
     if source not in SOURCES:
-        raise ValueError(f"data.source (or data.format) must be one of {SOURCES}, got {source!r}")
+        raise ConfigError(f"data.source (or data.format) must be one of {SOURCES}, got {source!r}")
     if d.action_reduce not in REDUCES:
-        raise ValueError(f"data.action_reduce must be one of {REDUCES}, got {d.action_reduce!r}")
+        raise ConfigError(f"data.action_reduce must be one of {REDUCES}, got {d.action_reduce!r}")
     if d.action_reduce != "sum" and source != "lerobot":
-        raise ValueError(f"data.action_reduce={d.action_reduce!r} is for LeRobot data; {source} windows sum the "
+        raise ConfigError(f"data.action_reduce={d.action_reduce!r} is for LeRobot data; {source} windows sum the "
                          "delta actions between sampled frames")
     return source
 
@@ -44,7 +48,7 @@ def lerobot_dataset(d: ACDataConfig) -> LeRobotDataset:
     """The LeRobot dataset of ``d``, opened (and its videos checked) once per process while its metadata
     files are unchanged."""
     if not d.camera:
-        raise ValueError("data.source=lerobot needs data.camera (a video key of meta/info.json, e.g. front for "
+        raise ConfigError("data.source=lerobot needs data.camera (a video key of meta/info.json, e.g. front for "
                          "observation.images.front)")
     meta = Path(d.path) / "meta"
     stamps = tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (meta / "info.json", meta / "episodes.jsonl",
@@ -72,7 +76,35 @@ def num_episodes(d: ACDataConfig) -> int:
         from jepa.data.trajectories import TrajectoryDataset
 
         return len(TrajectoryDataset(d.path))
-    return sum(1 for line in Path(d.path).read_text().splitlines() if line.strip())
+    return len(droid_folders(d.path))
+
+
+def droid_folders(path: str | Path) -> list[str]:
+    """The DROID episode folders listed in ``path`` (the first word of each non-empty line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such DROID episode list (data.source=droid reads one episode folder "
+                               "per line)")
+    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+
+
+def dataset_identity(d: ACDataConfig) -> dict:
+    """What a run records of its dataset, to notice on resume that it changed: for the trajectory format
+    :func:`jepa.data.trajectories.dataset_identity`; for LeRobot the episodes' indices and lengths; for
+    DROID the listed folders (``path`` is for messages only)."""
+    if d.source == "trajectories":
+        from jepa.data.trajectories import dataset_identity as trajectory_identity
+
+        return trajectory_identity(d.path)
+    if d.source == "lerobot":
+        data = lerobot_dataset(d)
+        entries = [[ep.index, ep.length] for ep in data.episodes]
+        extra = {"camera": data.camera, "frames": sum(e[1] for e in entries)}
+    else:
+        entries = droid_folders(d.path)
+        extra = {}
+    digest = hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+    return {"kind": d.source, "path": str(d.path), "episodes": len(entries), **extra, "sha256": digest}
 
 
 def episode_controls(d: ACDataConfig, episodes: list[int]) -> list[tuple]:
@@ -86,8 +118,8 @@ def episode_controls(d: ACDataConfig, episodes: list[int]) -> list[tuple]:
         data = TrajectoryDataset(d.path)
         controls = [(ep.states, ep.actions) for ep in map(data.load, episodes)]
     else:
-        raise ValueError("data.normalize=true and state_update.kind=fit are not supported for DROID data (the "
-                         "released recipe feeds robot units as they are, with the pose update)")
+        raise ConfigError("data.normalize=true and state_update.kind=fit are not supported for DROID data (the "
+                          "released recipe feeds robot units as they are, with the pose update)")
     return controls
 
 
@@ -114,6 +146,6 @@ def resolve_state_update(d: ACDataConfig, spec: StateUpdateConfig, state_dim: in
         scale, r2 = fit_additive_scale([s for s, _ in controls], [a for _, a in controls])
         return StateUpdateConfig(kind="additive", scale=scale), {"scale": scale, "r2": r2, "episodes": len(controls)}
     if len(spec.scale) != state_dim:
-        raise ValueError(f"state_update.scale has {len(spec.scale)} values but the dataset's states have {state_dim} "
+        raise ConfigError(f"state_update.scale has {len(spec.scale)} values but the dataset's states have {state_dim} "
                          "dims: give one scale per state dim, or state_update.kind=fit to estimate them from the data")
     return spec, None

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
+from jepa.config import ConfigError
 from jepa.models.ac_predictor import ActionConditionedPredictor
 from jepa.world_model import WorldModel, load_world_model
 
@@ -90,7 +91,7 @@ def freeze_parameters(predictor: ActionConditionedPredictor, entries: Sequence[s
         if re.fullmatch(r"-?\d+", text):
             i = int(text)
             if not -depth <= i < depth:
-                raise ValueError(f"optimization.freeze: block {i} does not exist (the predictor has blocks 0.."
+                raise ConfigError(f"optimization.freeze: block {i} does not exist (the predictor has blocks 0.."
                                  f"{depth - 1})")
             prefix = f"predictor_blocks.{i % depth}"
         else:
@@ -98,7 +99,7 @@ def freeze_parameters(predictor: ActionConditionedPredictor, entries: Sequence[s
         hits = [n for n in names if n == prefix or n.startswith(prefix + ".")]
         if not hits:
             tops = sorted({n.split(".")[0] for n in names})
-            raise ValueError(f"optimization.freeze: {text!r} matches no predictor parameter; give a block index "
+            raise ConfigError(f"optimization.freeze: {text!r} matches no predictor parameter; give a block index "
                              f"(0..{depth - 1}) or a name prefix such as {tops}")
         chosen.update(hits)
     for n, p in predictor.named_parameters():

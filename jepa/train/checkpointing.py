@@ -43,6 +43,8 @@ class Checkpointer:
     def __init__(self, run_dir: str | Path, every: int, keep: int = 0) -> None:
         self.run_dir = Path(run_dir)
         self.every, self.keep = every, keep
+        self._loaded: tuple[dict | None] | None = None  # the checkpoint read at start, read once
+        self.extra: dict = {}  # parts added to every checkpoint (the dataset identity, by jepa.train.resume)
 
     @property
     def latest(self) -> Path:
@@ -52,6 +54,9 @@ class Checkpointer:
         return self.every > 0 and step % self.every == 0
 
     def save(self, payload: dict, step: int) -> Path:
+        """Write ``payload`` as ``latest.pt`` (and ``stepNNNNNNNN.pt`` with ``keep``), atomically: a full
+        disk leaves the previous checkpoint as it was (:class:`~jepa.errors.OutputError`)."""
+        payload = {**payload, **self.extra}
         atomic_torch_save(payload, self.latest)
         if self.keep > 0:
             atomic_torch_save(payload, self.run_dir / f"step{step:08d}.pt")
@@ -61,10 +66,20 @@ class Checkpointer:
         return self.latest
 
     def load(self) -> dict | None:
-        """The latest checkpoint, or None when the run has none."""
+        """The checkpoint to resume from (read once, then cached), or None when the run has none."""
+        if self._loaded is None:
+            self._loaded = (self._read(),)
+        return self._loaded[0]
+
+    def _read(self) -> dict | None:
         if not self.latest.exists():
             return None
         try:
-            return torch.load(self.latest, map_location="cpu", weights_only=True)
+            payload = torch.load(self.latest, map_location="cpu", weights_only=True)
         except Exception as e:
-            raise CheckpointError(f"{self.latest}: cannot resume ({type(e).__name__}: {e})") from None
+            raise CheckpointError(f"{self.latest}: cannot resume, the file is damaged or not a checkpoint "
+                                  f"({type(e).__name__}: {str(e)[:300]}); delete it to start over") from None
+        missing = [k for k in ("step", "data", "rng", "optimizer") if not isinstance(payload, dict) or k not in payload]
+        if missing:
+            raise CheckpointError(f"{self.latest}: not a training checkpoint of this run (lacks {missing})")
+        return payload

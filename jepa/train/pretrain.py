@@ -29,7 +29,6 @@ from jepa.config import (
     parse_config,
     positive,
     require,
-    save_config,
 )
 from jepa.device import autocast, resolve_device, train_precision
 from jepa.masks import MaskCollator, MaskConfig
@@ -42,6 +41,7 @@ from jepa.train.ema import ema_update
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
 from jepa.train.optim import build_adamw, set_lr_wd
+from jepa.train.resume import open_run
 from jepa.train.schedules import LRSchedule, cosine_between, linear_between
 
 
@@ -58,6 +58,7 @@ class DataConfig(Checked):
     random_resize_aspect_ratio: tuple[float, float] = (0.75, 1.35)
     horizontal_flip: bool = True
     num_workers: int = 0
+    max_skip_fraction: float = 0.5  # unreadable videos are skipped and counted; more than this fraction stops
 
     def check(self) -> None:
         non_empty(self, "paths")
@@ -72,6 +73,7 @@ class DataConfig(Checked):
         ordered_pair(self, "random_resize_scale")
         ordered_pair(self, "random_resize_aspect_ratio")
         non_negative(self, "num_workers")
+        in_range(self, "max_skip_fraction", 0.0, 1.0)
 
 
 @dataclass
@@ -121,6 +123,7 @@ class MetaConfig(Checked):
     log_every: int = 10
     progress: bool = True
     init_from: str | None = None  # weights (encoder, predictor, target) to start from, e.g. for a cooldown
+    allow_changed: bool = False  # resume a run folder with another config or dataset (logged in resume.log)
     # "ddp": every process holds the whole model, gradients are averaged (one all-reduce);
     # "fsdp": parameters, gradients and optimizer state are sharded over the processes (FSDP2) —
     # for models that do not fit one GPU. Both run under torchrun with gloo (CPU) or NCCL (GPU).
@@ -179,6 +182,7 @@ class Pretraining:
     target: VisionTransformer
     predictor: MaskedPredictor
     batches: GlobalBatches
+    source: object  # the clip source (MixedSource): ``identity()`` is recorded in checkpoints
     loader_factory: object
     device: torch.device
     info: DistInfo
@@ -217,7 +221,7 @@ def build(cfg: PretrainConfig) -> Pretraining:
     transform = VideoTransform(d.crop_size, training=True, random_resize_scale=tuple(d.random_resize_scale),
                                random_resize_aspect_ratio=tuple(d.random_resize_aspect_ratio),
                                horizontal_flip=d.horizontal_flip)
-    dataset = ClipDataset(source, transform, cfg.meta.seed)
+    dataset = ClipDataset(source, transform, cfg.meta.seed, d.max_skip_fraction)
     collate = MaskCollator(cfg.masks, grid, cfg.optimization.global_batch, cfg.meta.seed)
 
     def loader_factory(epoch: int, batch: int):
@@ -225,14 +229,24 @@ def build(cfg: PretrainConfig) -> Pretraining:
                                            collate_fn=collate, num_workers=d.num_workers,
                                            generator=torch.Generator(), persistent_workers=False)
 
-    return Pretraining(cfg, state, encoder, target, predictor, batches, loader_factory, device, info)
+    return Pretraining(cfg, state, encoder, target, predictor, batches, source, loader_factory, device, info)
 
 
 def load_initial_weights(path: str, modules: dict[str, nn.Module]) -> None:
     """Start from another run's (or an official) checkpoint: same parts, fresh optimizer and step."""
-    from jepa.checkpoints import drop_stray_pos_embed, load_state_dict_strict, official_part
+    from jepa.checkpoints import (
+        CheckpointError,
+        drop_stray_pos_embed,
+        load_state_dict_strict,
+        official_part,
+        read_torch_file,
+    )
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_torch_file(path)
+    arch = ckpt.get("predictor_arch")
+    if isinstance(arch, dict) and "action_dim" in arch:
+        raise CheckpointError(f"{path}: a world model (action-conditioned predictor), not a pretraining checkpoint; "
+                              "meta.init_from takes a latest.pt of jepa pretrain or an official V-JEPA 2 file")
     for key, module in modules.items():
         state = drop_stray_pos_embed(official_part(ckpt, key, path), module)
         load_state_dict_strict(module, state, f"{path} [{key}]")
@@ -289,17 +303,19 @@ def pretrain_step(run: Pretraining, batch: dict) -> dict:
 # ------------------------------------------------------------------------------------------ run
 
 def run_pretraining(cfg: PretrainConfig) -> Pretraining:
+    """Build, open the run folder (resume checks: :func:`jepa.train.resume.open_run`) and train."""
     run = build(cfg)
     run_dir = Path(cfg.meta.run_dir)
-    if run.info.is_main:
-        save_config(cfg, run_dir / "config.yaml")
     checkpointer = Checkpointer(run_dir, cfg.meta.checkpoint_every, cfg.meta.keep_checkpoints)
+    config = asdict(cfg)
+    open_run(checkpointer, config, run.source.identity(), cfg.meta.allow_changed, run.info.is_main,
+             max_steps=cfg.optimization.max_steps)
     logger = MetricsLogger(run_dir / "metrics.jsonl", enabled=run.info.is_main)
     if cfg.meta.compile:
         run.encoder.compile()
         run.predictor.compile()
     train_loop(run.state, lambda state, batch: pretrain_step(run, batch), run.loader_factory,
-               run.batches.per_epoch, cfg.optimization.max_steps, checkpointer, logger, config=asdict(cfg),
+               run.batches.per_epoch, cfg.optimization.max_steps, checkpointer, logger, config=config,
                log_every=cfg.meta.log_every, is_main=run.info.is_main, progress=cfg.meta.progress)
     return run
 
@@ -307,8 +323,15 @@ def run_pretraining(cfg: PretrainConfig) -> Pretraining:
 def main(argv: Sequence[str]) -> int:
     p = config_parser("jepa pretrain", __doc__.splitlines()[0],
                       "YAML config (defaults: the tiny CPU run)", "optimization.max_steps=100")
-    cfg, _ = parse_config(p, PretrainConfig, argv)
+    p.add_argument("--allow-changed", action="store_true",
+                   help="resume a run folder although the config or the dataset changed (meta.allow_changed=true)")
+    cfg, args = parse_config(p, PretrainConfig, argv)
+    cfg.meta.allow_changed = cfg.meta.allow_changed or args.allow_changed
     run = run_pretraining(cfg)
     if run.info.is_main:
-        print(f"pretraining done at step {run.state.step}; checkpoint: {Path(cfg.meta.run_dir) / 'latest.pt'}")
+        latest = Path(cfg.meta.run_dir) / "latest.pt"
+        done = (f"pretraining done at step {run.state.step}" if run.state.step == cfg.optimization.max_steps else
+                f"nothing to do: the run is at step {run.state.step} >= optimization.max_steps="
+                f"{cfg.optimization.max_steps}")
+        print(f"{done}; checkpoint: {latest if latest.exists() else 'none written'}")
     return 0

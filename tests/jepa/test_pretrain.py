@@ -66,7 +66,7 @@ def test_corrupt_truncated_and_empty_videos_are_skipped_and_counted(tmp_path, ba
     csv = tmp_path / "mixed.csv"
     csv.write_text(f"{folder / 'v1.mp4'} 0\n{tmp_path / 'empty.mp4'} 0\n{tmp_path / 'cut.mp4'} 1\n"
                    f"{tmp_path / 'junk.mp4'} 1\n{folder / 'v2.mp4'} 0\n")
-    cfg = tiny_config(tmp_path, csv, steps=3, **{"optimization.global_batch": 5})
+    cfg = tiny_config(tmp_path, csv, steps=3, **{"optimization.global_batch": 5, "data.max_skip_fraction": 0.75})
     with pytest.warns(UserWarning, match="skipping unreadable clip"):
         pt.run_pretraining(cfg)
     skipped = sum(r["skipped"] for r in read_metrics(tmp_path / "run"))
@@ -126,8 +126,9 @@ def test_two_process_gloo_run_matches_one_process(tmp_path, bars, parallel):
                  "optimization.lr.warmup_steps=5", "optimization.lr.total_steps=2", "meta.progress=false",
                  "meta.device=cpu", "data.random_resize_scale=[0.8,1.0]", f"meta.parallel={parallel}"]
     single = pt.run_pretraining(base)
-    for steps in ([1, 2] if parallel == "fsdp" else [2]):
-        mp.start_processes(_dist_worker, args=(2, _free_port(), [*overrides, f"optimization.max_steps={steps}"]),
+    for steps in ([1, 2] if parallel == "fsdp" else [2]):  # extending max_steps on resume is a change: allowed
+        mp.start_processes(_dist_worker, args=(2, _free_port(), [*overrides, f"optimization.max_steps={steps}",
+                                                                 "meta.allow_changed=true"]),
                            nprocs=2, start_method="spawn")
     saved = torch.load(tmp_path / "dist" / "latest.pt", weights_only=True)
     assert saved["step"] == 2

@@ -47,7 +47,7 @@ def test_feature_cache_is_reused_and_matches_encoding_in_the_step(tmp_path, clip
 
     with monkeypatch.context() as m:  # a re-run (same data, same encoder) reads the cache and encodes nothing
         m.setattr(ac.WorldModel, "encode", no_encoding)
-        ac.train_ac(config(tmp_path, clips, encoder, steps=3))
+        ac.train_ac(config(tmp_path, clips, encoder, steps=3, **{"meta.allow_changed": "true"}))  # a longer run
     assert (tmp_path / "run" / "features" / "index.json").stat().st_mtime_ns == mtime
     # encoding inside the step (cache_features=false, the large-data path) sees the same features
     cfg = config(tmp_path / "raw", clips, encoder, steps=2, **{"data.cache_features": "false"})

@@ -105,3 +105,46 @@ def test_bad_index(tmp_path):
     (tmp_path / "index.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(TrajectoryFormatError, match="is not 'jepa-trajectories'"):
         TrajectoryDataset(tmp_path)
+
+
+def test_a_new_dataset_needs_its_dims_and_episodes_must_match_them(tmp_path):
+    with pytest.raises(TrajectoryFormatError, match="action_dim is missing; state_dim must be a positive integer"):
+        TrajectoryWriter(tmp_path / "a", {"env": "toy", "state_dim": 0})
+    w = TrajectoryWriter(tmp_path / "b", META)
+    frames, states, actions = episode(5, 0)
+    with pytest.raises(TrajectoryFormatError, match="000000.npz: actions have 3 dims, the dataset's action_dim is 2"):
+        w.write_episode(0, frames, states, np.zeros((4, 3), np.float32))
+    with pytest.raises(TrajectoryFormatError, match="frames are 4x4 px, the dataset's image_size is 8"):
+        w.write_episode(0, frames[:, :4, :4], states, actions)
+    with pytest.raises(TrajectoryFormatError, match=r"states reach \|x\| = 3e\+07"):
+        w.write_episode(0, frames, np.full_like(states, 3e7), actions)
+    assert not (tmp_path / "b" / "episodes").exists()
+
+
+def test_writers_take_distinct_ids_and_keep_each_others_episodes(tmp_path):
+    a, b = TrajectoryWriter(tmp_path, META), TrajectoryWriter(tmp_path, META)  # two writers, one dataset
+    ids_a, ids_b = a.reserve_ids(2), b.reserve_ids(2)
+    assert ids_a == [0, 1] and ids_b == [2, 3]
+    b.add([b.write_episode(i, *episode(6, i), {"seed": i}) for i in ids_b])
+    a.add([a.write_episode(i, *episode(6, i), {"seed": i}) for i in ids_a])  # re-reads the index: b's stay
+    data = TrajectoryDataset(tmp_path)
+    assert [e["id"] for e in data.episodes] == [0, 1, 2, 3]
+    np.testing.assert_array_equal(data.load(2).states, episode(6, 2)[1])
+    assert TrajectoryWriter(tmp_path, META).next_id == 4
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda ix: ix["episodes"][0].update(file="/etc/passwd"), "points outside the dataset folder"),
+    (lambda ix: ix["episodes"][1].update(file="episodes/../../x.npz"), "points outside the dataset folder"),
+    (lambda ix: ix["episodes"][1].update(id=0), "episode id 0 is listed twice"),
+    (lambda ix: ix["episodes"][1].update(length=1), "length >= 2"),
+    (lambda ix: ix.update(image_size=-8), "image_size must be a positive integer"),
+])
+def test_bad_index_entries_are_refused(tmp_path, edit, message):
+    from tests.helpers import edit_index
+
+    write(tmp_path, n=2)
+    edit_index(tmp_path, edit)
+    with pytest.raises(TrajectoryFormatError, match=message) as err:
+        TrajectoryDataset(tmp_path)
+    assert "index.json" in str(err.value)

@@ -1,8 +1,15 @@
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 from eval.cli import main as cli_main
 from eval.envs.collect import collect
 from jepa.data.trajectories import TrajectoryDataset, TrajectoryWindows
+from tests.helpers import REPO_ROOT
 
 
 def test_collection_20x50_writes_a_valid_diverse_dataset(tmp_path):
@@ -35,3 +42,43 @@ def test_rerun_extends_instead_of_overwriting(tmp_path, capsys):
     assert [e["seed"] for e in data.episodes] == [0, 1, 2, 3]
     np.testing.assert_array_equal(data.load(1).frames, first)
     assert "4 episodes" in capsys.readouterr().out
+
+
+CUSTOM_ENV = "tests.eval.apps.test_custom_env:BlobArm"
+
+
+def _start_collector(out, episodes):
+    """A ``jepa collect`` process (the CLI, in its own interpreter) adding ``episodes`` to ``out``."""
+    cmd = [sys.executable, "-m", "eval.cli", "collect", "--env", CUSTOM_ENV, "--episodes", str(episodes),
+           "--steps", "3", "--out", str(out), "--workers", "1", "--image-size", "16"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_concurrent_collectors_into_one_folder_give_the_union():
+    """Two ``jepa collect`` runs into one folder at once: every episode listed once, under its own id, and
+    each entry's file holds that episode (re-collected from the entry's seed). ``JEPA_COLLECT_ROUNDS``
+    repeats it (the stability check ran 20 rounds)."""
+    from eval.envs.collect import collect_episode
+    from eval.envs.policies import make_policy
+    from tests.eval.apps.test_custom_env import BlobArm
+
+    per = 12
+    for _ in range(int(os.environ.get("JEPA_COLLECT_ROUNDS", "2"))):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "clips"
+            procs = [_start_collector(out, per) for _ in range(2)]
+            for p in procs:
+                _, err = p.communicate(timeout=300)
+                assert p.returncode == 0, err
+            data = TrajectoryDataset(out)
+            ids = [e["id"] for e in data.episodes]
+            assert len(ids) == 2 * per and len(set(ids)) == 2 * per
+            assert len({e["file"] for e in data.episodes}) == 2 * per
+            env = BlobArm(image_size=16)
+            for i, entry in enumerate(data.episodes):
+                assert entry["seed"] == entry["id"]  # seed 0 + id
+                ep = data.load(i)
+                again = collect_episode(env, make_policy("smooth-random", env), 3, entry["seed"])
+                np.testing.assert_array_equal(ep.states, again["states"])
+                np.testing.assert_array_equal(ep.frames, again["frames"])
