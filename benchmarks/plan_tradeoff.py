@@ -23,6 +23,7 @@ from pathlib import Path
 from eval.planning.benchmark import PlanConfig, run_benchmark
 from eval.planning.pipeline import bundled_config
 from jepa.config import load_config
+from jepa.files import write_json
 
 
 def run_one(args, solver: str, samples: int, seed: int) -> dict:
@@ -101,7 +102,7 @@ def main() -> None:
     text = table(rows) + (f"\n\nFastest within the best setting's seed spread: {pick['solver']} with "
                           f"{pick['samples']} samples ({pick['success']:.0%}, {pick['time_s']:.3f} s per step)\n")
     (out / "tradeoff.md").write_text(text)
-    (out / "tradeoff.json").write_text(json.dumps(rows, indent=1))
+    write_json(out / "tradeoff.json", rows)
     plot(rows, out / "tradeoff.png")
     print(text)
 

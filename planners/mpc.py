@@ -32,6 +32,7 @@ import torch
 
 from jepa.config import Checked, non_negative, positive, require
 from jepa.errors import InputError
+from jepa.files import finite_json
 from planners.base import PlanResult, PlanSpace, Solver, shift_plan
 from planners.objectives import LatentWorldModel, Objective, WorldModelCost
 from planners.protocol import GoalEnv, check_env, check_image
@@ -91,7 +92,7 @@ def write_episodes(records: Sequence[EpisodeRecord], path: str | Path,
         raise ValueError(f"write_episodes: {len(records)} records but {len(extra)} extra dicts")
     with path.open("w") as f:
         for r, e in zip(records, extra):
-            f.write(json.dumps(_nan_to_none({**asdict(r), **e}), allow_nan=False) + "\n")
+            f.write(json.dumps(finite_json({**asdict(r), **e}), allow_nan=False) + "\n")
     return path
 
 
@@ -111,16 +112,6 @@ def read_episodes(path: str | Path) -> list[EpisodeRecord]:
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise ValueError(f"{path}: line {i + 1} is not an episode record ({e})") from None
     return out
-
-
-def _nan_to_none(x):
-    if isinstance(x, float) and x != x:
-        return None
-    if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
-    return x
 
 
 def _none_to_nan(x: float | None) -> float:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from jepa.config import Checked, load_config, non_negative, positive
+from jepa.files import write_json
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
 TASKS = {"reach": "configs/demo.yaml", "push": "configs/demo_push.yaml", "pusht": "configs/demo_pusht.yaml"}
@@ -217,10 +218,10 @@ class StageTimer:
         t0 = time.perf_counter()
         out = fn(*args)
         self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t0
-        self.path.write_text(json.dumps(self.times, indent=1))
+        write_json(self.path, self.times)
         return out
 
     def total(self) -> dict[str, float]:
         self.times["total"] = sum(v for k, v in self.times.items() if k != "total")
-        self.path.write_text(json.dumps(self.times, indent=1))
+        write_json(self.path, self.times)
         return self.times

@@ -18,7 +18,6 @@ as met or missed, never silently.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from eval.planning.pipeline import TASKS, Pipeline, PipelineConfig, StageTimer, bundled_config
 from jepa.config import load_config
+from jepa.files import write_json
 
 ARMS = ("pretrained", "random-init", "do-nothing", "random-actions")
 BASELINE_SOLVERS = {"do-nothing": "do-nothing", "random-actions": "random"}
@@ -162,7 +162,8 @@ def run_suite(cfg: SuiteConfig) -> tuple[list[dict], Path]:
     root = Path(cfg.run_dir)
     results = {task: {seed: run_task_seed(cfg, task, seed) for seed in cfg.seeds} for task in cfg.tasks}
     rows = aggregate(results, cfg.arms)
-    (root / "results.json").write_text(json.dumps({"rows": rows, "runs": results}, indent=1, default=str))
+    write_json(root / "results.json", {"rows": rows, "runs": {t: {str(s): r for s, r in by.items()}
+                                                              for t, by in results.items()}})
     text = "\n".join(["# Planning suite", "", markdown_table(rows), "", *gap_lines(rows), ""])
     (root / "results.md").write_text(text)
     return rows, root / "results.md"
