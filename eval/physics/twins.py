@@ -406,7 +406,7 @@ def render_episodes(root: str | Path, count: int, cfg: TwinBenchConfig, progress
     ``root``, e.g. for ``jepa pretrain data.paths=[ROOT]``. Reused when one with the same settings exists."""
     from tqdm import tqdm
 
-    from eval.envs.collect import ENV_META
+    from eval.envs.collect import env_metadata
     from eval.envs.fetch import FetchEnv
     from jepa.data.trajectories import TrajectoryWriter
 
@@ -417,11 +417,11 @@ def render_episodes(root: str | Path, count: int, cfg: TwinBenchConfig, progress
         return root
     if root.exists():
         shutil.rmtree(root)
-    meta = {"env": "fetch-push", "image_size": cfg.image_size, **ENV_META["fetch-push"],
+    env = FetchEnv("push", image_size=cfg.image_size, camera=bench_camera(cfg))
+    meta = {**env_metadata("fetch-push", env, cfg.image_size),
             "camera": f"twin bench camera {list(cfg.camera)} (lookat xyz, distance, azimuth, elevation)",
             "source": "scripted push / pick-and-place episodes of eval.physics.twins"}
     writer = TrajectoryWriter(root, meta)
-    env = FetchEnv("push", image_size=cfg.image_size, camera=bench_camera(cfg))
     block = BlockProps(env._u.model)
     try:
         for n in tqdm(range(count), desc="render pretraining episodes", disable=not progress):
