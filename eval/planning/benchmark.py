@@ -116,7 +116,8 @@ class PlanSummary:
 
     ``success_rate``: reached the success region at some step; ``held_rate``: in it at the end of
     the episode (episodes stop at the first success unless ``mpc.stop_on_success=false``);
-    ``excluded_at_start``: candidate goals skipped because they were satisfied before any action."""
+    ``excluded_at_start``: candidate goals skipped because they were satisfied before any action;
+    ``excluded_passive``: skipped because doing nothing reaches them (``goals.exclude_passive``)."""
 
     episodes: int
     successes: int
@@ -130,9 +131,10 @@ class PlanSummary:
     mean_final_distance: float
     median_final_distance: float
     env_steps: int
+    excluded_passive: int = 0
 
     @classmethod
-    def of(cls, records: Sequence[EpisodeRecord], excluded: int = 0) -> PlanSummary:
+    def of(cls, records: Sequence[EpisodeRecord], excluded: int = 0, excluded_passive: int = 0) -> PlanSummary:
         if not records:
             raise InputError("a planning summary needs at least one episode")
         times = [s.plan_time_s for r in records for s in r.steps if s.new_plan]
@@ -145,11 +147,12 @@ class PlanSummary:
                    median_time_per_action_s=float(statistics.median(times)) if times else 0.0,
                    mean_initial_distance=float(np.mean([r.initial_distance for r in records])),
                    mean_final_distance=float(np.mean(finals)), median_final_distance=float(np.median(finals)),
-                   env_steps=sum(r.env_steps for r in records))
+                   env_steps=sum(r.env_steps for r in records), excluded_passive=excluded_passive)
 
     def lines(self) -> list[str]:
         return [f"success rate (reached): {self.success_rate:.0%} ({self.successes}/{self.episodes}); "
-                f"held at the end: {self.held_rate:.0%}; excluded as already solved: {self.excluded_at_start}",
+                f"held at the end: {self.held_rate:.0%}; excluded as already solved: {self.excluded_at_start}, "
+                f"as solved by doing nothing: {self.excluded_passive}",
                 f"time per planning step: mean {self.mean_time_per_action_s:.3f} s, "
                 f"median {self.median_time_per_action_s:.3f} s",
                 f"final distance: mean {self.mean_final_distance:.4f}, median {self.median_final_distance:.4f} "
@@ -232,7 +235,7 @@ def run_benchmark(cfg: PlanConfig) -> tuple[PlanSummary, list[EpisodeRecord]]:
         block = resolve_action_block(cfg, world_model)
         space = plan_space_for_env(env, cfg.horizon, cfg.action_scale, cfg.pinned, block).to(world_model.device)
         solver, objective = solver_from_config(cfg.solver), Objective(cfg.objective)
-        goals = Goals(env, cfg.goals, cfg.seed)
+        goals = Goals(env, cfg.goals, cfg.seed, cfg.mpc.max_steps)
         records, origins = [], []
         bar = tqdm(total=cfg.episodes, desc="plan episodes", unit="episode", disable=not cfg.progress)
         for i, start in enumerate(goals.starts(cfg.episodes)):
@@ -246,10 +249,10 @@ def run_benchmark(cfg: PlanConfig) -> tuple[PlanSummary, list[EpisodeRecord]]:
             bar.set_postfix(success=f"{sum(r.success for r in records)}/{len(records)}")
         bar.close()
         write_episodes(records, out / "episodes.jsonl", origins)
-        summary = PlanSummary.of(records, goals.excluded)
+        summary = PlanSummary.of(records, goals.excluded, goals.excluded_passive)
         write_json(out / "summary.json", asdict(summary))  # strict JSON: a NaN distance becomes null
         if cfg.landscape and cfg.solver.name not in BASELINES:
-            next(Goals(env, cfg.goals, cfg.seed).starts(1))  # the first episode's start again
+            next(Goals(env, cfg.goals, cfg.seed, cfg.mpc.max_steps).starts(1))  # the first episode's start again
             draw_energy_landscape(env, world_model, cfg, space, out / "energy_landscape.png")
     finally:
         env.close()

@@ -11,7 +11,10 @@ Two protocols, both judged by the env's own success test on the simulator state:
   ``numpy.random.default_rng(seed)``.
 
 Starts whose goal is already satisfied are excluded and counted (``Goals.excluded``), and the next
-candidate is used instead, so every reported episode needs the planner to act.
+candidate is used instead, so every reported episode needs the planner to act. With
+``exclude_passive`` a start is also excluded (``Goals.excluded_passive``) when the goal is reached
+by doing nothing for the whole budget: a restored start keeps its velocities, so a block that was
+just pushed can slide onto its goal by itself (measured on FetchPush: do-nothing "solved" 3 of 20).
 """
 
 from __future__ import annotations
@@ -37,11 +40,14 @@ class GoalConfig(Checked):
     dataset: a trajectory dataset with simulator states (``jepa collect`` records them), collected
         with other seeds than the training clips (held out).
     offset: env steps between the start frame and the goal frame (``dataset`` only; >= 1).
+    exclude_passive: also exclude starts whose goal zero actions reach within the episode budget
+        (needs ``get_sim_state`` / ``set_sim_state``; the start is restored after the check).
     """
 
     source: Literal["env", "dataset"] = "env"
     dataset: str = ""
     offset: int = 25
+    exclude_passive: bool = False
 
     def check(self) -> None:
         positive(self, "offset")
@@ -62,17 +68,25 @@ class EpisodeStart:
 class Goals:
     """Yields :class:`EpisodeStart` s for ``episodes`` episodes (module docstring)."""
 
-    def __init__(self, env: Any, config: GoalConfig, seed: int) -> None:
-        self.env, self.config, self.seed = env, config, seed
-        self.excluded = 0
+    def __init__(self, env: Any, config: GoalConfig, seed: int, budget: int = 0) -> None:
+        """``budget``: env steps per episode, for ``exclude_passive`` (which needs it > 0)."""
+        self.env, self.config, self.seed, self.budget = env, config, seed, budget
+        self.excluded = self.excluded_passive = 0
         if config.source == "dataset":
             if not config.dataset:
                 raise GoalProtocolError("goals.source=dataset needs goals.dataset: a held-out trajectory dataset "
                                         "collected with `jepa collect` (the pipeline makes one when left empty)")
-            for name in ("get_sim_state", "set_sim_state", "set_goal_from_sim_state"):
-                if not hasattr(env, name):
-                    raise GoalProtocolError(f"dataset-offset goals need an env that can restore simulator "
-                                            f"states; {type(env).__name__} has no {name}()")
+            self._need(("get_sim_state", "set_sim_state", "set_goal_from_sim_state"), "dataset-offset goals")
+        if config.exclude_passive:
+            self._need(("get_sim_state", "set_sim_state"), "goals.exclude_passive")
+            if budget < 1:
+                raise GoalProtocolError(f"goals.exclude_passive needs the episode budget in env steps, got {budget}")
+
+    def _need(self, methods: tuple[str, ...], what: str) -> None:
+        for name in methods:
+            if not hasattr(self.env, name):
+                raise GoalProtocolError(f"{what} need an env that can save and restore simulator states; "
+                                        f"{type(self.env).__name__} has no {name}()")
 
     def starts(self, episodes: int) -> Iterator[EpisodeStart]:
         """``episodes`` prepared starts whose goal is not already satisfied."""
@@ -84,13 +98,31 @@ class Goals:
             if self.env.is_success():
                 self.excluded += 1
                 continue
+            if self.config.exclude_passive and self._reached_by_waiting():
+                self.excluded_passive += 1
+                continue
             made += 1
             yield start
             if made == episodes:
                 return
         if made < episodes:
+            passive = f", {self.excluded_passive} reached by doing nothing" if self.config.exclude_passive else ""
             raise GoalProtocolError(f"only {made} of {episodes} goals could be made ({self.excluded} were "
-                                    f"already satisfied at the start); use a larger held-out dataset")
+                                    f"already satisfied at the start{passive}); use a larger held-out dataset")
+
+    def _reached_by_waiting(self) -> bool:
+        """Whether zero actions (the do-nothing baseline's) reach the goal within the budget; the
+        simulator state is restored afterwards either way."""
+        saved = np.array(self.env.get_sim_state(), copy=True)
+        zero = np.zeros(self.env.action_space.shape, dtype=self.env.action_space.dtype)
+        try:
+            for _ in range(self.budget):
+                self.env.step(zero)
+                if self.env.is_success():
+                    return True
+            return False
+        finally:
+            self.env.set_sim_state(saved)
 
     def _env_candidates(self) -> Iterator[EpisodeStart]:
         i = 0

@@ -106,6 +106,7 @@ def aggregate(results: dict[str, dict[int, dict]], arms: Sequence[str]) -> list[
             rows.append({"task": task, "arm": arm, "seeds": sorted(by_seed),
                          "episodes": [s["episodes"] for s in runs],
                          "excluded_at_start": [s["excluded_at_start"] for s in runs],
+                         "excluded_passive": [s.get("excluded_passive", 0) for s in runs],
                          "success": _spread([s["success_rate"] for s in runs]),
                          "held": _spread([s["held_rate"] for s in runs]),
                          "median_final_distance": _spread([s["median_final_distance"] for s in runs]),
@@ -131,10 +132,12 @@ def _pct(d: dict) -> str:
 def markdown_table(rows: Sequence[dict]) -> str:
     """The suite's table (mean [min–max] over seeds)."""
     lines = ["| task | arm | success (reached) | held at end | median final distance | time / planning step | "
-             "pipeline wall time | goals per seed (excluded) |", "|---|---|---|---|---|---|---|---|"]
+             "pipeline wall time | goals per seed (excluded: at start + by doing nothing) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         d, t, w = r["median_final_distance"], r["time_per_step_s"], r["pipeline_s"]
-        goals = ", ".join(f"{n} ({x})" for n, x in zip(r["episodes"], r["excluded_at_start"]))
+        passive = r.get("excluded_passive", [0] * len(r["episodes"]))
+        goals = ", ".join(f"{n} ({x} + {p})" for n, x, p in zip(r["episodes"], r["excluded_at_start"], passive))
         lines.append(f"| {r['task']} | {r['arm']} | {_pct(r['success'])} | {_pct(r['held'])} | "
                      f"{d['mean']:.3f} [{d['min']:.3f}–{d['max']:.3f}] | {t['mean']:.3f} s | "
                      f"{w['mean'] / 60:.1f} min | {goals} |")
@@ -150,6 +153,10 @@ def gap_lines(rows: Sequence[dict]) -> list[str]:
         if p is None or q is None:
             continue
         gap = p["success"]["mean"] - q["success"]["mean"]
+        if min(p["success"]["n"], q["success"]["n"]) < 2:
+            out.append(f"- {task}: pretrained - random-init = {gap:+.0%} on one seed: no spread between "
+                       "seeds to compare it with (run at least 2 seeds)")
+            continue
         spread = max(p["success"]["max"] - p["success"]["min"], q["success"]["max"] - q["success"]["min"])
         verdict = "larger than" if abs(gap) > spread else "within"
         out.append(f"- {task}: pretrained - random-init = {gap:+.0%} (mean over seeds), {verdict} the spread "

@@ -93,3 +93,50 @@ def test_bad_goal_settings_are_clear_errors(held_out, tmp_path):
 
     with pytest.raises(GoalProtocolError, match="no get_sim_state"):
         Goals(NoState(), GoalConfig(source="dataset", dataset=str(root)), seed=0)
+
+
+class _Slider:
+    """A 1-D block on a line: env seed s starts it at 0 with velocity 0.1 (even s) or 0 (odd s); the goal
+    is at 0.5 (success within 0.05). Actions push it by 0.01 x action."""
+
+    action_space = __import__("gymnasium").spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        self.x, self.v = 0.0, (0.1 if (seed or 0) % 2 == 0 else 0.0)
+        return None, {}
+
+    def step(self, action):
+        self.x += self.v + 0.01 * float(action[0])
+        return None, 0.0, False, False, {}
+
+    def is_success(self):
+        return abs(self.x - 0.5) < 0.05
+
+    def get_sim_state(self):
+        return np.array([self.x, self.v])
+
+    def set_sim_state(self, state):
+        self.x, self.v = float(state[0]), float(state[1])
+
+
+def test_starts_that_doing_nothing_solves_are_excluded_counted_and_restored():
+    env = _Slider()
+    goals = Goals(env, GoalConfig(exclude_passive=True), seed=0, budget=10)
+    starts = list(goals.starts(3))
+    assert [s.seed for s in starts] == [1, 3, 5]  # the sliding starts 0, 2, 4 reach x = 0.5 by themselves
+    assert (goals.excluded, goals.excluded_passive) == (0, 3)
+    assert (env.x, env.v) == (0.0, 0.0)  # the last start as reset, untouched by the check
+    short = Goals(env, GoalConfig(exclude_passive=True), seed=0, budget=4)  # 4 steps: not there yet
+    assert next(short.starts(1)).seed == 0 and short.excluded_passive == 0 and (env.x, env.v) == (0.0, 0.1)
+    kept = Goals(env, GoalConfig(), seed=0, budget=10)
+    assert next(kept.starts(1)).seed == 0  # off by default
+
+
+def test_passive_exclusion_needs_saved_states_and_a_budget():
+    class NoStates:
+        action_space = _Slider.action_space
+
+    with pytest.raises(GoalProtocolError, match="has no get_sim_state"):
+        Goals(NoStates(), GoalConfig(exclude_passive=True), seed=0, budget=10)
+    with pytest.raises(GoalProtocolError, match="budget"):
+        Goals(_Slider(), GoalConfig(exclude_passive=True), seed=0, budget=0)
