@@ -18,6 +18,7 @@ as met or missed, never silently.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -145,7 +146,8 @@ def markdown_table(rows: Sequence[dict]) -> str:
 
 
 def gap_lines(rows: Sequence[dict]) -> list[str]:
-    """Pretrained minus random-init success per task, with whether it exceeds the seed spread."""
+    """Pretrained minus random-init success per task: a result only when it exceeds both the spread between
+    seeds and twice the binomial standard error of the difference (the goals are few)."""
     by = {(r["task"], r["arm"]): r for r in rows}
     out = []
     for task in dict.fromkeys(r["task"] for r in rows):
@@ -158,10 +160,18 @@ def gap_lines(rows: Sequence[dict]) -> list[str]:
                        "seeds to compare it with (run at least 2 seeds)")
             continue
         spread = max(p["success"]["max"] - p["success"]["min"], q["success"]["max"] - q["success"]["min"])
-        verdict = "larger than" if abs(gap) > spread else "within"
-        out.append(f"- {task}: pretrained - random-init = {gap:+.0%} (mean over seeds), {verdict} the spread "
-                   f"between seeds ({spread:.0%})")
+        noise = 2 * math.hypot(_standard_error(p), _standard_error(q))
+        verdict = "a result" if abs(gap) > max(spread, noise) else "not a result"
+        out.append(f"- {task}: pretrained - random-init = {gap:+.0%} (mean over seeds): {verdict} — the spread "
+                   f"between seeds is {spread:.0%}, twice the binomial standard error of the difference over "
+                   f"all goals {noise:.0%}")
     return out
+
+
+def _standard_error(row: dict) -> float:
+    """Binomial standard error of a row's mean success rate over all its goals (every seed's)."""
+    n, rate = sum(row["episodes"]), row["success"]["mean"]
+    return math.sqrt(rate * (1 - rate) / n) if n else 0.0
 
 
 def run_suite(cfg: SuiteConfig) -> tuple[list[dict], Path]:
