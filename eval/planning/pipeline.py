@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from jepa.config import Checked, load_config, non_negative, positive
+from jepa.config import Checked, load_config, non_negative, positive, to_yaml
 from jepa.files import write_json
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
@@ -201,9 +201,11 @@ class Pipeline:
         from eval.planning.benchmark import run_benchmark
 
         out = self.root / name
-        if (out / "summary.json").exists():
-            return json.loads((out / "summary.json").read_text())
-        summary, _ = run_benchmark(self.plan_config(world_model, name, solver))
+        pc = self.plan_config(world_model, name, solver)
+        saved = out / "config.yaml"
+        if (out / "summary.json").exists() and saved.exists() and saved.read_text() == to_yaml(pc):
+            return json.loads((out / "summary.json").read_text())  # the same plan settings: cached
+        summary, _ = run_benchmark(pc)
         return asdict(summary)
 
 

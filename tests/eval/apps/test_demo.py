@@ -19,8 +19,8 @@ def tiny_demo(run_dir) -> DemoConfig:
                          "model.depth=1", "model.num_heads=2", "data.val_episodes=1",
                          "optimization.lr.warmup_steps=1", "optimization.lr.decay_steps=1"])
     cfg.plan = TrainStage("configs/plan/fetch_reach.yaml",
-                          ["episodes=1", "mpc.max_steps=2", "solver.cem.samples=8", "solver.cem.iterations=1",
-                           "solver.cem.topk=2", "landscape_resolution=3", "gifs=1"])
+                          ["episodes=1", "mpc.max_steps=2", "solver.icem.samples=8", "solver.icem.iterations=1",
+                           "solver.icem.topk=2", "solver.icem.min_samples=4", "landscape_resolution=3", "gifs=1"])
     return cfg
 
 
@@ -42,6 +42,11 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
     run_demo(cfg)
     assert len(read_index(root / "clips")["episodes"]) == 7
     assert (root / "plan" / "summary.json").stat().st_mtime_ns == summary_mtime
+    assert len((root / "pretrain" / "metrics.jsonl").read_text().splitlines()) == steps_before
+    cfg.plan.overrides.append("mpc.max_steps=3")  # other plan settings: planned again, nothing else
+    run_demo(cfg)
+    assert (root / "plan" / "summary.json").stat().st_mtime_ns != summary_mtime
+    assert "max_steps: 3" in (root / "plan" / "config.yaml").read_text()
     assert len((root / "pretrain" / "metrics.jsonl").read_text().splitlines()) == steps_before
 
     run_demo(tiny_demo(root), fresh=True)
