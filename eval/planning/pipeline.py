@@ -21,6 +21,7 @@ held-out goals and the planner.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -203,10 +204,19 @@ class Pipeline:
         out = self.root / name
         pc = self.plan_config(world_model, name, solver)
         saved = out / "config.yaml"
-        if (out / "summary.json").exists() and saved.exists() and saved.read_text() == to_yaml(pc):
-            return json.loads((out / "summary.json").read_text())  # the same plan settings: cached
+        # cached only for the same plan settings (progress bars aside)
+        if (out / "summary.json").exists() and saved.exists() and \
+                saved.read_text() == to_yaml(dataclasses.replace(pc, progress=_saved_progress(saved))):
+            return json.loads((out / "summary.json").read_text())
         summary, _ = run_benchmark(pc)
         return asdict(summary)
+
+
+def _saved_progress(config_yaml: Path) -> bool:
+    """The ``progress`` setting a saved plan config was run with."""
+    from omegaconf import OmegaConf
+
+    return bool(OmegaConf.load(config_yaml).get("progress", False))
 
 
 class StageTimer:

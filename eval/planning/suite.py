@@ -137,8 +137,8 @@ def markdown_table(rows: Sequence[dict]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         d, t, w = r["median_final_distance"], r["time_per_step_s"], r["pipeline_s"]
-        passive = r.get("excluded_passive", [0] * len(r["episodes"]))
-        goals = ", ".join(f"{n} ({x} + {p})" for n, x, p in zip(r["episodes"], r["excluded_at_start"], passive))
+        goals = ", ".join(f"{n} ({x} + {p})" for n, x, p in
+                          zip(r["episodes"], r["excluded_at_start"], r["excluded_passive"]))
         lines.append(f"| {r['task']} | {r['arm']} | {_pct(r['success'])} | {_pct(r['held'])} | "
                      f"{d['mean']:.3f} [{d['min']:.3f}–{d['max']:.3f}] | {t['mean']:.3f} s | "
                      f"{w['mean'] / 60:.1f} min | {goals} |")
