@@ -17,9 +17,14 @@
   image — the dataset-offset protocol of the planning benchmark.
 - **Success**: the env's own criterion, goal distance < 5 cm (gripper for reach, object for push).
 
-The registry's ``fetch-push`` renders the block red and uses :data:`PUSH_CAMERA`, a higher camera
-that frames the whole table, so the 5 cm block covers about 4 x 4 pixels at 64 px and is rarely
-hidden under the gripper. ``fetch-reach`` keeps the default camera.
+The registry's ``fetch-push`` renders the block red, draws only the gripper of the arm
+(``render_arm="gripper"``: the links above the wrist are not drawn, the fingers are blue and the
+palm a translucent blue, so a block under it still shows) and uses
+:data:`PUSH_CAMERA`, 66 cm from the workspace centre looking 75 degrees down, so the 5 cm block
+covers about 6 x 6 pixels at 64 px (4 x 4 under :data:`TABLE_CAMERA`, the push camera before) and no
+link of the arm hides it. The physics and the
+success test are the env's own; only what the camera sees changes. ``fetch-reach`` keeps the
+default camera and the whole arm.
 
 Rendering needs a headless GL backend: ``MUJOCO_GL=egl`` (set here if unset) or ``osmesa``
 (:func:`eval.envs.rendering.prepare_headless_rendering`, called on import).
@@ -40,6 +45,9 @@ import numpy as np  # noqa: E402
 TASKS = {"reach": "FetchReach-v4", "push": "FetchPush-v4"}
 STEP_METERS = 0.05  # mocap displacement per unit action per step
 GOAL_STYLES = ("object", "pushed")
+ARM_RENDERINGS = ("full", "gripper")
+FINGER_BODIES = ("robot0:r_gripper_finger_link", "robot0:l_gripper_finger_link")
+PALM_BODY = "robot0:gripper_link"
 PUSH_BEHIND = 0.055  # [m] gripper centre behind the object centre in a "pushed" goal image
 
 
@@ -53,8 +61,12 @@ class CameraConfig:
     elevation: float = -30.0
 
 
-PUSH_CAMERA = CameraConfig(lookat=(1.27, 0.75, 0.42), distance=0.9, azimuth=180.0, elevation=-65.0)
+PUSH_CAMERA = CameraConfig(lookat=(1.32, 0.75, 0.42), distance=0.66, azimuth=180.0, elevation=-75.0)
+TABLE_CAMERA = CameraConfig(lookat=(1.27, 0.75, 0.42), distance=0.9, azimuth=180.0, elevation=-65.0)
+"""The push camera before 2026-12-02: the whole table and arm from higher up (block about 4 x 4 px)."""
 OBJECT_RED = (0.9, 0.1, 0.1, 1.0)
+GRIPPER_BLUE = (0.1, 0.3, 0.9, 1.0)
+PALM_ALPHA = 0.35  # the palm, 8 x 12 cm seen from above, covers the block when it pushes: see through it
 
 
 def _silence_adroit_notice() -> None:
@@ -71,18 +83,21 @@ class FetchEnv:
     """Fetch ``reach``/``push`` with image observations; follows :class:`planners.protocol.GoalEnv`.
 
     ``reset(seed)`` is deterministic per seed; ``step(action)`` returns the image as observation.
-    ``object_rgba`` recolours the block (push); ``goal_style`` chooses the push goal image (module
-    docstring). ``max_episode_steps`` is gymnasium's time limit (the registered 50 would end longer
-    planning budgets early; the planner's own budget is what counts).
+    ``object_rgba`` recolours the block (push); ``goal_style`` chooses the push goal image and
+    ``render_arm`` whether images show the whole arm or only its (blue) gripper (module docstring).
+    ``max_episode_steps`` is gymnasium's time limit (the registered 50 would end longer planning
+    budgets early; the planner's own budget is what counts).
     """
 
     def __init__(self, task: str = "reach", image_size: int = 64, camera: CameraConfig | None = None,
                  max_episode_steps: int = 100_000, object_rgba: tuple[float, ...] | None = None,
-                 goal_style: str = "object") -> None:
+                 goal_style: str = "object", render_arm: str = "full") -> None:
         if task not in TASKS:
             raise ValueError(f"unknown Fetch task {task!r}; choose from {sorted(TASKS)}")
         if goal_style not in GOAL_STYLES:
             raise ValueError(f"unknown goal_style {goal_style!r}; choose from {GOAL_STYLES}")
+        if render_arm not in ARM_RENDERINGS:
+            raise ValueError(f"unknown render_arm {render_arm!r}; choose from {ARM_RENDERINGS}")
         _silence_adroit_notice()
         import gymnasium_robotics
 
@@ -96,6 +111,7 @@ class FetchEnv:
         self.state_dim = 4
         self.position_dims, self.position_step = 3, STEP_METERS  # for exploration policies
         self.goal_style = goal_style
+        self.render_arm = render_arm
         self._setup_rendering(object_rgba)
         self._goal_image: np.ndarray | None = None
 
@@ -114,6 +130,8 @@ class FetchEnv:
         for i in range(model.ngeom):  # the mocap crosshair (thin green lines) is a control aid, not the scene
             if model.body_mocapid[model.geom_bodyid[i]] >= 0:
                 model.geom_rgba[i, 3] = 0.0
+        if self.render_arm == "gripper":
+            self._draw_gripper_only(model)
         self._renderer = mujoco.Renderer(model, self.image_size, self.image_size)
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
@@ -124,6 +142,18 @@ class FetchEnv:
         cam.azimuth = self.camera_config.azimuth
         cam.elevation = self.camera_config.elevation
         self._camera = cam
+
+    @staticmethod
+    def _draw_gripper_only(model) -> None:
+        """Hide every robot geom but the gripper's (geom colours only: collisions are unchanged)."""
+        for i in range(model.ngeom):
+            body = model.body(model.geom_bodyid[i]).name
+            if body in FINGER_BODIES:
+                model.geom_rgba[i] = GRIPPER_BLUE
+            elif body == PALM_BODY:
+                model.geom_rgba[i] = (*GRIPPER_BLUE[:3], PALM_ALPHA)
+            elif body.startswith("robot0:"):
+                model.geom_rgba[i, 3] = 0.0
 
     def image(self) -> np.ndarray:
         self._renderer.update_scene(self._u.data, camera=self._camera)

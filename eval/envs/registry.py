@@ -25,7 +25,8 @@ def _builtin(name: str, image_size: int, kwargs: dict) -> Any:
     if name == "fetch-push":
         from eval.envs.fetch import OBJECT_RED, PUSH_CAMERA, FetchEnv
 
-        options = {"camera": PUSH_CAMERA, "object_rgba": OBJECT_RED, "goal_style": "pushed", **kwargs}
+        options = {"camera": PUSH_CAMERA, "object_rgba": OBJECT_RED, "goal_style": "pushed", "render_arm": "gripper",
+                   **kwargs}
         return FetchEnv(task="push", image_size=image_size, **options)
     from eval.envs.pusht import PushTEnv
 

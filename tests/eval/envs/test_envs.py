@@ -127,6 +127,29 @@ def test_registered_push_env_shows_a_red_block_and_the_gripper_behind_it_in_the_
         env.close()
 
 
+def test_gripper_only_rendering_changes_the_pixels_not_the_physics():
+    from eval.envs.fetch import TABLE_CAMERA
+
+    full = FetchEnv("push", image_size=64, camera=TABLE_CAMERA, object_rgba=(0.9, 0.1, 0.1, 1.0))
+    bare = FetchEnv("push", image_size=64, camera=TABLE_CAMERA, object_rgba=(0.9, 0.1, 0.1, 1.0),
+                    render_arm="gripper")
+    try:
+        a, _ = full.reset(seed=0)
+        b, _ = bare.reset(seed=0)
+        # seed 0 puts the block between the robot and the gripper, under the arm's links
+        assert red_pixels_of_block(a) < 15 and red_pixels_of_block(b) >= 15
+        assert (np.abs(a.astype(int) - b.astype(int)).sum(-1) > 60).sum() > 300  # the links are gone
+        for action in np.random.default_rng(0).uniform(-1, 1, (8, 4)).astype(np.float32):
+            full.step(action)
+            bare.step(action)
+        np.testing.assert_array_equal(full.get_sim_state(), bare.get_sim_state())
+        with pytest.raises(ValueError, match="render_arm"):
+            FetchEnv("push", render_arm="ghost")
+    finally:
+        full.close()
+        bare.close()
+
+
 def red_pixels_of_block(image):
     return int(((image[..., 0] > 150) & (image[..., 1] < 80) & (image[..., 2] < 80)).sum())
 
