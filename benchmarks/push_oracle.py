@@ -8,11 +8,19 @@ seed, exclusions), through the same env:
   (above and behind the block, descend, push through toward the goal; again from wherever the
   block ends), without noise. An upper-bound reference for a planner that sees only images.
 
-With ``--energy`` it also asks the run's world model whether it *prefers* the replayed actions (which
-reach the goal by construction): at each start, the planner's energy of the recorded 25 steps (as
-the plan's blocks, summed per block) against doing nothing and against 200 random plans drawn as the
-solver's first iteration draws them. If the replay scores no better than doing nothing, a better
-search cannot help; the model's energy is what fails.
+With ``--energy`` it also asks where planning fails, at each start, over 302 candidate plans
+(:class:`EnergyCheck`: the replay as plan blocks, zero actions, 200 random plans drawn as the
+solver's first iteration draws them, 100 perturbed replays):
+
+- does the world model *prefer* the replay (which reaches the goal) to doing nothing and to random
+  plans? If not, a better search cannot help;
+- does the replay survive being cut into plan blocks (the planner can only express each block's
+  sum, spread evenly over its env steps)?
+- does the predicted energy rank the candidates as the encoder's energy of the frames the simulator
+  truly renders does (a perfect predictor)? And does that measured energy follow the object's true
+  distance to its goal, or rather the gripper's? The first says what the predictor loses, the second
+  what the encoder and energy allow at best;
+- is the candidate with the lowest predicted (or measured) energy a success?
 
     python benchmarks/push_oracle.py RUN/plan-pretrained [RUN/...] [--energy]
 
@@ -71,11 +79,21 @@ def _scripted_push(env, budget: int) -> tuple[bool, bool]:
 
 
 class EnergyCheck:
-    """The run's planning energy of given plans at the current start (``--energy``)."""
+    """The run's planning energy of candidate plans at the current start (``--energy``), as the world
+    model predicts it and as the encoder measures it on the frames the simulator truly renders
+    (:class:`eval.planning.true_dynamics.SimulatorDynamics`: a perfect predictor).
+
+    Candidates: the replay as plan blocks (each block the sum of its recorded actions, executed as
+    that sum spread evenly over the block, as any plan is), zero actions, 200 random plans drawn as
+    the CEM's first draw, and 100 perturbed replays (noise of 0.25, 0.5 and 1 x the first draw's
+    std), which move the block in varied ways near the goal."""
+
+    PERTURBATIONS = (0.25, 0.5, 1.0)
 
     def __init__(self, cfg: PlanConfig, env) -> None:
         import torch
 
+        from eval.planning.true_dynamics import SimulatorDynamics
         from jepa.world_model import load_world_model
         from planners.mpc import plan_space_for_env
         from planners.objectives import Objective, WorldModelCost
@@ -84,36 +102,76 @@ class EnergyCheck:
         model = load_world_model(cfg.world_model, device=cfg.device)
         self.block = resolve_action_block(cfg, model)
         self.space = plan_space_for_env(env, cfg.horizon, cfg.action_scale, cfg.pinned, self.block)
-        self.cost = WorldModelCost(model, Objective(cfg.objective), self.space.action_dim, chunk=cfg.mpc.chunk)
+        objective = Objective(cfg.objective)
+        self.cost = WorldModelCost(model, objective, self.space.action_dim, chunk=cfg.mpc.chunk)
+        self.simulator = SimulatorDynamics(model, env, self.space)
+        self.true_cost = WorldModelCost(self.simulator, objective, self.space.action_dim, chunk=None)
         std = cfg.solver.cem.init_std  # the CEM's first draw; its own default (None) is half the box
         self.init_std = float(std[0]) if std else float(self.space.half_range().max())
         self.rows: list[dict] = []
 
-    def __call__(self, env, start, recorded: np.ndarray) -> None:
+    def candidates(self, recorded: np.ndarray, seed: int):
+        """``[302, H, A]``: replay, zero, 200 random, 100 perturbed replays (class docstring)."""
         torch, space = self.torch, self.space
-        steps = space.horizon * self.block
-        if len(recorded) < steps:
-            return
-        blocks = recorded[:steps].reshape(space.horizon, self.block, -1).sum(1) / space.scale
+        blocks = recorded[:space.horizon * self.block].reshape(space.horizon, self.block, -1).sum(1) / space.scale
         replay = space.project(torch.as_tensor(blocks, dtype=torch.float32)[None])
-        generator = torch.Generator().manual_seed(start.seed)
-        noise = torch.randn((200, space.horizon, space.action_dim), generator=generator) * self.init_std
-        random = space.project(space.center() + noise)
-        self.cost.set_goal(env.goal_image(), start.goal_state)
-        self.cost.set_context(env.image(), env.state())
+        generator = torch.Generator().manual_seed(seed)
+        shape = (200, space.horizon, space.action_dim)
+        random = space.project(space.center() + torch.randn(shape, generator=generator) * self.init_std)
+        scales = torch.tensor(self.PERTURBATIONS).repeat_interleave(34)[:100, None, None] * self.init_std
+        noise = torch.randn((100, space.horizon, space.action_dim), generator=generator) * scales
+        return torch.cat([replay, space.project(torch.zeros_like(replay)), random, space.project(replay + noise)])
+
+    def __call__(self, env, start, recorded: np.ndarray) -> None:
+        from scipy.stats import spearmanr
+
+        torch = self.torch
+        if len(recorded) < self.space.horizon * self.block:
+            return
+        plans = self.candidates(recorded, start.seed)
+        for cost in (self.cost, self.true_cost):
+            cost.set_goal(env.goal_image(), start.goal_state)
+            cost.set_context(env.image(), env.state())
         with torch.no_grad():
-            e = self.cost(torch.cat([replay, space.project(torch.zeros_like(replay)), random]))
-        self.rows.append({"replay": float(e[0]), "zero": float(e[1]),
-                          "random_below_replay": float((e[2:] < e[0]).float().mean())})
+            predicted, measured = self.cost(plans).numpy(), self.true_cost(plans).numpy()
+        outcomes = self.simulator.outcomes
+        success = np.array([o.success for o in outcomes])
+        distance = np.array([o.distance for o in outcomes])  # the object's, to its goal [m]
+        gripper = np.array([np.linalg.norm(o.state[:3] - start.goal_state[:3]) for o in outcomes])
+        rest = slice(1, None)  # every candidate but the exact replay
+        self.rows.append({
+            "replay": float(predicted[0]), "zero": float(predicted[1]),
+            "random_below_replay": float((predicted[2:202] < predicted[0]).mean()),
+            "block_replay_reaches": bool(success[0]),
+            "rank_predicted_vs_measured": float(spearmanr(predicted, measured)[0]),
+            "rank_measured_vs_object_distance": float(spearmanr(measured, distance)[0]),
+            "rank_predicted_vs_object_distance": float(spearmanr(predicted, distance)[0]),
+            "rank_measured_vs_gripper_distance": float(spearmanr(measured, gripper)[0]),
+            "succeeding_candidates": float(success[rest].mean()),
+            "predicted_best_succeeds": bool(success[rest][np.argmin(predicted[rest])]),
+            "measured_best_succeeds": bool(success[rest][np.argmin(measured[rest])]),
+        })
 
     def summary(self) -> dict:
         if not self.rows:
             return {}
-        below = [r["random_below_replay"] for r in self.rows]
-        return {"goals": len(self.rows),
-                "replay_below_zero": sum(r["replay"] < r["zero"] for r in self.rows),
-                "median_replay_over_zero": float(np.median([r["replay"] / r["zero"] for r in self.rows])),
-                "median_share_of_random_plans_below_replay": float(np.median(below))}
+        rows = self.rows
+
+        def median(key: str) -> float:
+            return float(np.median([r[key] for r in rows]))
+
+        return {"goals": len(rows),
+                "replay_below_zero": sum(r["replay"] < r["zero"] for r in rows),
+                "median_replay_over_zero": float(np.median([r["replay"] / r["zero"] for r in rows])),
+                "median_share_of_random_plans_below_replay": median("random_below_replay"),
+                "block_replay_reaches": sum(r["block_replay_reaches"] for r in rows),
+                "median_rank_predicted_vs_measured": median("rank_predicted_vs_measured"),
+                "median_rank_measured_vs_object_distance": median("rank_measured_vs_object_distance"),
+                "median_rank_predicted_vs_object_distance": median("rank_predicted_vs_object_distance"),
+                "median_rank_measured_vs_gripper_distance": median("rank_measured_vs_gripper_distance"),
+                "median_share_of_candidates_succeeding": median("succeeding_candidates"),
+                "predicted_best_succeeds": sum(r["predicted_best_succeeds"] for r in rows),
+                "measured_best_succeeds": sum(r["measured_best_succeeds"] for r in rows)}
 
 
 def check_plan_run(plan_dir: Path, energy: bool = False) -> dict:

@@ -16,7 +16,9 @@ dataset-offset goals from a held-out dataset) and writes to ``out_dir``:
   ``get_sim_state`` get no marker).
 
 The solver can be a baseline (``solver.name=do-nothing`` or ``random``): the same episodes, no world
-model consulted. Envs are built-in names or import paths (:func:`eval.envs.registry.make_env`).
+model consulted. ``dynamics=simulator`` keeps the world model's encoder but replaces its predictor by
+the simulator (:mod:`eval.planning.true_dynamics`): planning with a perfect predictor, the ceiling of
+this encoder's energy. Envs are built-in names or import paths (:func:`eval.envs.registry.make_env`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
 from eval.planning.goals import GoalConfig, Goals
+from eval.planning.true_dynamics import SimulatorDynamics
 from jepa.config import (
     Checked,
     ConfigError,
@@ -71,6 +75,8 @@ class PlanConfig(Checked):
         per dim); action_block: env steps per planned action (``0`` = the world model's training
         frame step); pinned: ``{dim: value}`` action dims held fixed (planner units), e.g. the Fetch
         gripper.
+    dynamics: ``learned`` (the world model's predictor) or ``simulator`` (every candidate simulated in
+        the env and its frames encoded: a perfect predictor; slow, for diagnosis).
     gifs: how many episodes get a GIF; landscape: draw the energy landscape (resolution points per axis).
     threads: torch CPU threads (0 = torch's default).
     """
@@ -88,6 +94,7 @@ class PlanConfig(Checked):
     solver: SolverConfig = field(default_factory=SolverConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     mpc: MPCConfig = field(default_factory=lambda: MPCConfig(max_steps=20))
+    dynamics: Literal["learned", "simulator"] = "learned"
     out_dir: str = "runs/plan"
     gifs: int = 4
     landscape: bool = True
@@ -234,6 +241,8 @@ def run_benchmark(cfg: PlanConfig) -> tuple[PlanSummary, list[EpisodeRecord]]:
         check_model_fits_env(world_model, env)
         block = resolve_action_block(cfg, world_model)
         space = plan_space_for_env(env, cfg.horizon, cfg.action_scale, cfg.pinned, block).to(world_model.device)
+        if cfg.dynamics == "simulator":
+            world_model = SimulatorDynamics(world_model, env, space)
         solver, objective = solver_from_config(cfg.solver), Objective(cfg.objective)
         goals = Goals(env, cfg.goals, cfg.seed, cfg.mpc.max_steps)
         records, origins = [], []
