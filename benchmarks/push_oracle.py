@@ -22,6 +22,9 @@ solver's first iteration draws them, 100 perturbed replays):
   what the encoder and energy allow at best;
 - is the candidate with the lowest predicted (or measured) energy a success?
 
+each for the run's energy (``all`` tokens) and for the energy over the tokens where the start differs
+most from the goal (``changed``, ``objective.tokens=changed``), from the same rollouts.
+
     python benchmarks/push_oracle.py RUN/plan-pretrained [RUN/...] [--energy]
 
 Each argument is a plan output folder (its ``config.yaml`` names the goals and the world model);
@@ -86,11 +89,17 @@ class EnergyCheck:
     Candidates: the replay as plan blocks (each block the sum of its recorded actions, executed as
     that sum spread evenly over the block, as any plan is), zero actions, 200 random plans drawn as
     the CEM's first draw, and 100 perturbed replays (noise of 0.25, 0.5 and 1 x the first draw's
-    std), which move the block in varied ways near the goal."""
+    std), which move the block in varied ways near the goal.
+
+    Every candidate's two rollouts (predicted, simulated) are scored by two energies: ``all``, the
+    run's own objective, and ``changed``, the same objective restricted to the tokens where the start
+    differs most from the goal (``objective.tokens=changed``)."""
 
     PERTURBATIONS = (0.25, 0.5, 1.0)
 
     def __init__(self, cfg: PlanConfig, env) -> None:
+        import dataclasses
+
         import torch
 
         from eval.planning.true_dynamics import SimulatorDynamics
@@ -102,10 +111,11 @@ class EnergyCheck:
         model = load_world_model(cfg.world_model, device=cfg.device)
         self.block = resolve_action_block(cfg, model)
         self.space = plan_space_for_env(env, cfg.horizon, cfg.action_scale, cfg.pinned, self.block)
-        objective = Objective(cfg.objective)
-        self.cost = WorldModelCost(model, objective, self.space.action_dim, chunk=cfg.mpc.chunk)
+        self.energies = {"all": Objective(dataclasses.replace(cfg.objective, tokens="all")),
+                         "changed": Objective(dataclasses.replace(cfg.objective, tokens="changed"))}
+        self.cost = WorldModelCost(model, self.energies["all"], self.space.action_dim, chunk=cfg.mpc.chunk)
         self.simulator = SimulatorDynamics(model, env, self.space)
-        self.true_cost = WorldModelCost(self.simulator, objective, self.space.action_dim, chunk=None)
+        self.true_cost = WorldModelCost(self.simulator, self.energies["all"], self.space.action_dim, chunk=None)
         std = cfg.solver.cem.init_std  # the CEM's first draw; its own default (None) is half the box
         self.init_std = float(std[0]) if std else float(self.space.half_range().max())
         self.rows: list[dict] = []
@@ -122,9 +132,16 @@ class EnergyCheck:
         noise = torch.randn((100, space.horizon, space.action_dim), generator=generator) * scales
         return torch.cat([replay, space.project(torch.zeros_like(replay)), random, space.project(replay + noise)])
 
-    def __call__(self, env, start, recorded: np.ndarray) -> None:
-        from scipy.stats import spearmanr
+    def _score(self, cost, plans) -> dict[str, np.ndarray]:
+        """Each energy of ``cost``'s rollouts of ``plans [C, H, A]`` -> ``{energy: [C]}``."""
+        z0, s0, goal = cost.z0, cost.state0, cost.goal_z
+        parts = [cost.world_model.rollout(z0.expand(len(a), -1, -1), s0.expand(len(a), -1), a)
+                 for a in plans.split(cost.chunk or len(plans))]
+        z, states = (self.torch.cat(x).float() for x in zip(*parts))
+        return {name: e(z, states, goal, cost.goal_state, e.tokens_for(z0[0], goal)).numpy()
+                for name, e in self.energies.items()}
 
+    def __call__(self, env, start, recorded: np.ndarray) -> None:
         torch = self.torch
         if len(recorded) < self.space.horizon * self.block:
             return
@@ -133,45 +150,55 @@ class EnergyCheck:
             cost.set_goal(env.goal_image(), start.goal_state)
             cost.set_context(env.image(), env.state())
         with torch.no_grad():
-            predicted, measured = self.cost(plans).numpy(), self.true_cost(plans).numpy()
+            predicted, measured = self._score(self.cost, plans), self._score(self.true_cost, plans)
         outcomes = self.simulator.outcomes
         success = np.array([o.success for o in outcomes])
         distance = np.array([o.distance for o in outcomes])  # the object's, to its goal [m]
         gripper = np.array([np.linalg.norm(o.state[:3] - start.goal_state[:3]) for o in outcomes])
-        rest = slice(1, None)  # every candidate but the exact replay
-        self.rows.append({
-            "replay": float(predicted[0]), "zero": float(predicted[1]),
-            "random_below_replay": float((predicted[2:202] < predicted[0]).mean()),
-            "block_replay_reaches": bool(success[0]),
-            "rank_predicted_vs_measured": float(spearmanr(predicted, measured)[0]),
-            "rank_measured_vs_object_distance": float(spearmanr(measured, distance)[0]),
-            "rank_predicted_vs_object_distance": float(spearmanr(predicted, distance)[0]),
-            "rank_measured_vs_gripper_distance": float(spearmanr(measured, gripper)[0]),
-            "succeeding_candidates": float(success[rest].mean()),
-            "predicted_best_succeeds": bool(success[rest][np.argmin(predicted[rest])]),
-            "measured_best_succeeds": bool(success[rest][np.argmin(measured[rest])]),
-        })
+        row = {"block_replay_reaches": bool(success[0]), "succeeding_candidates": float(success[1:].mean())}
+        for name in self.energies:
+            row[name] = _rank_row(predicted[name], measured[name], success, distance, gripper)
+        self.rows.append(row)
 
     def summary(self) -> dict:
         if not self.rows:
             return {}
         rows = self.rows
+        out = {"goals": len(rows), "block_replay_reaches": sum(r["block_replay_reaches"] for r in rows),
+               "median_share_of_candidates_succeeding": float(np.median([r["succeeding_candidates"] for r in rows]))}
+        for name in self.energies:
+            out[name] = _summarize([r[name] for r in rows])
+        return out
 
-        def median(key: str) -> float:
-            return float(np.median([r[key] for r in rows]))
 
-        return {"goals": len(rows),
-                "replay_below_zero": sum(r["replay"] < r["zero"] for r in rows),
-                "median_replay_over_zero": float(np.median([r["replay"] / r["zero"] for r in rows])),
-                "median_share_of_random_plans_below_replay": median("random_below_replay"),
-                "block_replay_reaches": sum(r["block_replay_reaches"] for r in rows),
-                "median_rank_predicted_vs_measured": median("rank_predicted_vs_measured"),
-                "median_rank_measured_vs_object_distance": median("rank_measured_vs_object_distance"),
-                "median_rank_predicted_vs_object_distance": median("rank_predicted_vs_object_distance"),
-                "median_rank_measured_vs_gripper_distance": median("rank_measured_vs_gripper_distance"),
-                "median_share_of_candidates_succeeding": median("succeeding_candidates"),
-                "predicted_best_succeeds": sum(r["predicted_best_succeeds"] for r in rows),
-                "measured_best_succeeds": sum(r["measured_best_succeeds"] for r in rows)}
+def _summarize(rows: list[dict]) -> dict:
+    """One energy's :func:`_rank_row` over the starts: counts of successes and of replays below zero
+    actions, medians of the rest."""
+    out = {"replay_below_zero": sum(r["replay"] < r["zero"] for r in rows),
+           "median_replay_over_zero": float(np.median([r["replay"] / r["zero"] for r in rows]))}
+    for key in rows[0]:
+        if key.endswith("succeeds"):
+            out[key] = sum(r[key] for r in rows)
+        elif key not in ("replay", "zero"):
+            out[f"median_{key}"] = float(np.median([r[key] for r in rows]))
+    return out
+
+
+def _rank_row(predicted: np.ndarray, measured: np.ndarray, success: np.ndarray, distance: np.ndarray,
+              gripper: np.ndarray) -> dict:
+    """One start's comparison of one energy's predicted and measured values over the candidates
+    (index 0 the replay, 1 zero actions, 2..201 the random plans)."""
+    from scipy.stats import spearmanr
+
+    rest = slice(1, None)  # every candidate but the exact replay
+    return {"replay": float(predicted[0]), "zero": float(predicted[1]),
+            "share_of_random_plans_below_replay": float((predicted[2:202] < predicted[0]).mean()),
+            "rank_predicted_vs_measured": float(spearmanr(predicted, measured)[0]),
+            "rank_measured_vs_object_distance": float(spearmanr(measured, distance)[0]),
+            "rank_predicted_vs_object_distance": float(spearmanr(predicted, distance)[0]),
+            "rank_measured_vs_gripper_distance": float(spearmanr(measured, gripper)[0]),
+            "predicted_best_succeeds": bool(success[rest][np.argmin(predicted[rest])]),
+            "measured_best_succeeds": bool(success[rest][np.argmin(measured[rest])])}
 
 
 def check_plan_run(plan_dir: Path, energy: bool = False) -> dict:

@@ -64,30 +64,54 @@ class ObjectiveConfig(Checked):
         state_weight: weight of the proprioceptive term (0 = off): ``distance`` between the predicted
             final state and the goal state, averaged over ``state_dims``.
         state_dims: which state dims enter the state term; empty = all.
+        tokens: which patch tokens the embedding distance averages over. ``"all"`` (released) or
+            ``"changed"``: at each planning step, the ``changed_fraction`` of tokens where the current
+            observation differs most from the goal (per-token mean |z0 - goal|). A small object that
+            must move owns few tokens, and a mean over all of them is dominated by the rest of the
+            scene; the changed tokens are where the goal asks for something different.
+        changed_fraction: share of tokens kept with ``tokens="changed"``, in (0, 1].
     """
 
     distance: Literal["l1", "l2"] = "l1"
     step_weights: list[float] | None = None
     state_weight: float = 0.0
     state_dims: list[int] | None = None
+    tokens: Literal["all", "changed"] = "all"
+    changed_fraction: float = 0.25
 
     def check(self) -> None:
         non_negative(self, "state_weight", "state_dims")
         require(all(math.isfinite(w) for w in self.step_weights or []), "step_weights",
                 f"must be finite, got {self.step_weights}")
+        require(0.0 < self.changed_fraction <= 1.0, "changed_fraction",
+                f"must be in (0, 1], got {self.changed_fraction}")
 
 
 class Objective:
     """Scores rollouts: ``z [S, H, N, D]``, ``states [S, H, Sd]`` against ``goal_z [N, D]``,
-    ``goal_state [Sd]`` -> energies ``[S]``."""
+    ``goal_state [Sd]`` -> energies ``[S]``; ``tokens [K]`` (indices, from :meth:`tokens_for`)
+    restricts the embedding distance to those tokens, ``None`` = all."""
 
     def __init__(self, config: ObjectiveConfig) -> None:
         self.config = config
         self.distance = DISTANCES[config.distance]
 
-    def __call__(self, z: Tensor, states: Tensor, goal_z: Tensor, goal_state: Tensor | None) -> Tensor:
+    def tokens_for(self, z0: Tensor, goal_z: Tensor) -> Tensor | None:
+        """The token indices ``[K]`` the distance uses at a context ``z0 [N, D]``, or ``None`` for all
+        (``tokens="all"``): with ``tokens="changed"``, the ``ceil(changed_fraction * N)`` tokens of
+        largest mean |z0 - goal_z|, in token order."""
+        if self.config.tokens == "all":
+            return None
+        gap = (z0.float() - goal_z.float()).abs().mean(-1)
+        keep = max(1, math.ceil(self.config.changed_fraction * gap.numel()))
+        return gap.topk(keep).indices.sort().values
+
+    def __call__(self, z: Tensor, states: Tensor, goal_z: Tensor, goal_state: Tensor | None,
+                 tokens: Tensor | None = None) -> Tensor:
         cfg = self.config
         horizon = z.shape[1]
+        if tokens is not None:
+            z, goal_z = z[:, :, tokens], goal_z[tokens]
         if cfg.step_weights:
             if len(cfg.step_weights) != horizon:
                 raise ValueError(f"step_weights has {len(cfg.step_weights)} values, the horizon is {horizon}")
@@ -154,12 +178,13 @@ class WorldModelCost:
         device = actions.device
         actions = actions.to(self.z0.device)
         step = self.chunk or actions.shape[0]
+        tokens = self.objective.tokens_for(self.z0[0], self.goal_z)
         out = []
         for a in actions.split(step):
             s = a.shape[0]
             with self._autocast():
                 z, states = self.world_model.rollout(self.z0.expand(s, -1, -1), self.state0.expand(s, -1), a)
-            out.append(self.objective(z.float(), states.float(), self.goal_z, self.goal_state))
+            out.append(self.objective(z.float(), states.float(), self.goal_z, self.goal_state, tokens))
         return torch.cat(out).float().to(device)
 
     def _autocast(self) -> contextlib.AbstractContextManager:

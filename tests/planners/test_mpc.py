@@ -241,6 +241,50 @@ def test_objectives():
         ObjectiveConfig(distance="cos")
 
 
+def test_changed_token_energy():
+    """tokens="changed" keeps the tokens where the context differs most from the goal and averages the
+    distance over those only; a change elsewhere does not move the energy."""
+    goal = torch.zeros(8, 3)
+    z0 = torch.zeros(8, 3)
+    z0[5], z0[2] = 2.0, 1.0  # the context differs from the goal at tokens 5 and 2 (most at 5)
+    objective = Objective(ObjectiveConfig(tokens="changed", changed_fraction=0.25))
+    tokens = objective.tokens_for(z0, goal)
+    assert tokens.tolist() == [2, 5]
+    assert Objective(ObjectiveConfig()).tokens_for(z0, goal) is None
+    z = torch.zeros(2, 1, 8, 3)
+    z[0, 0, 5] = 1.5  # candidate 0 leaves token 5 short of the goal
+    z[1, 0, 0] = 9.0  # candidate 1 disturbs a token the goal does not ask to change
+    energy = objective(z, torch.zeros(2, 1, 1), goal, None, tokens)
+    torch.testing.assert_close(energy, torch.tensor([1.5 / 2, 0.0]))
+    full = Objective(ObjectiveConfig())(z, torch.zeros(2, 1, 1), goal, None)
+    assert full[1] > full[0]  # the mean over all tokens ranks them the other way
+    assert Objective(ObjectiveConfig(tokens="changed", changed_fraction=0.01)).tokens_for(z0, goal).tolist() == [5]
+    with pytest.raises(ValueError, match="changed_fraction"):
+        ObjectiveConfig(tokens="changed", changed_fraction=0.0)
+    with pytest.raises(ValueError, match="tokens.*must be one of"):
+        ObjectiveConfig(tokens="some")
+
+
+def test_cost_uses_the_changed_tokens_of_the_current_context():
+    """WorldModelCost picks the changed tokens from the context it was given at this planning step."""
+    from tests.helpers import make_world_model
+
+    wm = make_world_model()
+    rng = np.random.default_rng(1)
+    goal, now = (rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(2))
+    objective = Objective(ObjectiveConfig(tokens="changed", changed_fraction=0.5))
+    cost = WorldModelCost(wm, objective, action_dim=4)
+    goal_z = cost.set_goal(goal)
+    cost.set_context(now, np.zeros(4, np.float32))
+    actions = torch.randn(3, 2, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        energy = cost(actions)
+        z, states = wm.rollout(cost.z0.expand(3, -1, -1), cost.state0.expand(3, -1), actions)
+    tokens = objective.tokens_for(cost.z0[0], goal_z)
+    assert 0 < len(tokens) < goal_z.shape[0]
+    torch.testing.assert_close(energy, l1_distance(z[:, -1, tokens], goal_z[tokens]), atol=1e-6, rtol=1e-5)
+
+
 def test_cost_works_with_the_project_world_model():
     """WorldModelCost scores candidates of the real jepa WorldModel (tiny, random weights) in one pass,
     identically to scoring them one by one."""
