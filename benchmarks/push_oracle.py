@@ -134,12 +134,8 @@ class EnergyCheck:
 
     def _score(self, cost, plans) -> dict[str, np.ndarray]:
         """Each energy of ``cost``'s rollouts of ``plans [C, H, A]`` -> ``{energy: [C]}``."""
-        z0, s0, goal = cost.z0, cost.state0, cost.goal_z
-        parts = [cost.world_model.rollout(z0.expand(len(a), -1, -1), s0.expand(len(a), -1), a)
-                 for a in plans.split(cost.chunk or len(plans))]
-        z, states = (self.torch.cat(x).float() for x in zip(*parts))
-        return {name: e(z, states, goal, cost.goal_state, e.tokens_for(z0[0], goal)).numpy()
-                for name, e in self.energies.items()}
+        values = cost.energies(plans, list(self.energies.values()))
+        return {name: v.numpy() for name, v in zip(self.energies, values)}
 
     def __call__(self, env, start, recorded: np.ndarray) -> None:
         torch = self.torch

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -170,6 +171,12 @@ class WorldModelCost:
         self.state0 = torch.as_tensor(np.asarray(state), dtype=torch.float32, device=self.z0.device)[None]
 
     def __call__(self, actions: Tensor) -> Tensor:
+        """Energies ``[S]`` of ``actions [S, H, A]`` under this cost's objective."""
+        return self.energies(actions, [self.objective])[0]
+
+    def energies(self, actions: Tensor, objectives: Sequence[Objective]) -> list[Tensor]:
+        """Energies ``[S]`` of ``actions [S, H, A]`` under each of ``objectives``, from one rollout
+        per candidate (a comparison of energies pays for the rollouts once)."""
         if self.z0 is None or self.goal_z is None:
             raise RuntimeError("WorldModelCost: call set_goal() and set_context() before scoring actions")
         if actions.ndim != 3 or actions.shape[-1] != self.action_dim:
@@ -178,14 +185,15 @@ class WorldModelCost:
         device = actions.device
         actions = actions.to(self.z0.device)
         step = self.chunk or actions.shape[0]
-        tokens = self.objective.tokens_for(self.z0[0], self.goal_z)
-        out = []
+        tokens = [o.tokens_for(self.z0[0], self.goal_z) for o in objectives]
+        out: list[list[Tensor]] = [[] for _ in objectives]
         for a in actions.split(step):
             s = a.shape[0]
             with self._autocast():
                 z, states = self.world_model.rollout(self.z0.expand(s, -1, -1), self.state0.expand(s, -1), a)
-            out.append(self.objective(z.float(), states.float(), self.goal_z, self.goal_state, tokens))
-        return torch.cat(out).float().to(device)
+            for o, t, parts in zip(objectives, tokens, out):
+                parts.append(o(z.float(), states.float(), self.goal_z, self.goal_state, t))
+        return [torch.cat(parts).float().to(device) for parts in out]
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         return autocast(getattr(self.world_model, "device", "cpu"), self.precision)

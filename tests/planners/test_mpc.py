@@ -283,6 +283,10 @@ def test_cost_uses_the_changed_tokens_of_the_current_context():
     tokens = objective.tokens_for(cost.z0[0], goal_z)
     assert 0 < len(tokens) < goal_z.shape[0]
     torch.testing.assert_close(energy, l1_distance(z[:, -1, tokens], goal_z[tokens]), atol=1e-6, rtol=1e-5)
+    with torch.no_grad():  # several energies from one rollout each equal scoring them one by one
+        both = cost.energies(actions, [objective, Objective(ObjectiveConfig())])
+    torch.testing.assert_close(both[0], energy)
+    torch.testing.assert_close(both[1], l1_distance(z[:, -1], goal_z), atol=1e-6, rtol=1e-5)
 
 
 def test_cost_works_with_the_project_world_model():
