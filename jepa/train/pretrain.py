@@ -2,7 +2,8 @@
 
 The context encoder sees only the context tokens of each mask; the predictor fills in the target
 tokens; the loss is ``mean(|prediction - target|^p) / p`` against the EMA target encoder's features
-of the full clip, layer-normed without affine parameters. Build -> step -> log -> checkpoint, with
+of the full clip, layer-normed without affine parameters; ``optimization.sigreg.weight > 0`` adds a
+SIGReg anti-collapse term beside the EMA target. Build -> step -> log -> checkpoint, with
 the loop shared by the AC trainer (:mod:`jepa.train.loop`).
 """
 
@@ -43,6 +44,7 @@ from jepa.train.loop import TrainState, train_loop
 from jepa.train.optim import build_adamw, set_lr_wd
 from jepa.train.resume import open_run
 from jepa.train.schedules import LRSchedule, cosine_between, linear_between
+from jepa.train.sigreg import SIGReg, sigreg_directions
 
 
 @dataclass
@@ -94,6 +96,23 @@ class ModelConfig(ViTArchConfig):
 
 
 @dataclass
+class SIGRegConfig(Checked):
+    """An anti-collapse term beside the EMA target (:mod:`jepa.train.sigreg`): ``weight`` times SIGReg of
+    each mask's context embeddings, mean-pooled over its tokens (``[B, D]``), is added to the loss.
+    ``weight=0`` (the default) is the released objective. Under DDP each process scores its own batch."""
+
+    weight: float = 0.0
+    slices: int = 256  # random directions per step, drawn from (meta.seed, step)
+    knots: int = 17
+    t_max: float = 3.0
+
+    def check(self) -> None:
+        non_negative(self, "weight")
+        positive(self, "slices", "t_max")
+        require(self.knots >= 2, "optimization.sigreg.knots", f"must be at least 2, got {self.knots}")
+
+
+@dataclass
 class OptimConfig(Checked):
     global_batch: int = 32
     max_steps: int = 1000
@@ -103,6 +122,7 @@ class OptimConfig(Checked):
     ema: tuple[float, float] = (0.996, 0.999)
     clip_grad: float | None = None
     loss_exp: float = 1.0
+    sigreg: SIGRegConfig = field(default_factory=SIGRegConfig)
 
     def check(self) -> None:
         positive(self, "global_batch", "max_steps", "clip_grad", "loss_exp")
@@ -186,6 +206,7 @@ class Pretraining:
     loader_factory: object
     device: torch.device
     info: DistInfo
+    sigreg: SIGReg | None = None  # built when optimization.sigreg.weight > 0
 
 
 def build(cfg: PretrainConfig) -> Pretraining:
@@ -229,7 +250,10 @@ def build(cfg: PretrainConfig) -> Pretraining:
                                            collate_fn=collate, num_workers=d.num_workers,
                                            generator=torch.Generator(), persistent_workers=False)
 
-    return Pretraining(cfg, state, encoder, target, predictor, batches, source, loader_factory, device, info)
+    sig = cfg.optimization.sigreg
+    sigreg = SIGReg(sig.knots, sig.t_max).to(device) if sig.weight > 0 else None
+    return Pretraining(cfg, state, encoder, target, predictor, batches, source, loader_factory, device, info,
+                       sigreg)
 
 
 def load_initial_weights(path: str, modules: dict[str, nn.Module]) -> None:
@@ -265,6 +289,14 @@ def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
     return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
+def sigreg_loss(run: Pretraining, context: list[Tensor], step: int) -> Tensor:
+    """Mean over mask configs of SIGReg of the context embeddings ``[B, K, D]`` pooled to ``[B, D]``."""
+    cfg = run.cfg.optimization.sigreg
+    directions = sigreg_directions(context[0].shape[-1], cfg.slices, run.cfg.meta.seed * 1_000_003 + step,
+                                   run.device)
+    return torch.stack([run.sigreg(z.float().mean(1), directions) for z in context]).mean()
+
+
 def pretrain_step(run: Pretraining, batch: dict) -> dict:
     """One update: predictions vs EMA targets, backward, AdamW, EMA. Returns float metrics."""
     cfg, opt, step = run.cfg.optimization, run.state.optimizer, run.state.step
@@ -278,9 +310,14 @@ def pretrain_step(run: Pretraining, batch: dict) -> dict:
         with torch.no_grad():
             h = feature_layer_norm(run.target(clips).float())
             targets = [gather_tokens(h, t) for t in tgt]
-        preds = [run.predictor(run.encoder(clips, masks=c), c, t, mask_index=i)
-                 for i, (c, t) in enumerate(zip(ctx, tgt))]
-        loss = jepa_loss([p.float() for p in preds], targets, cfg.loss_exp)
+        context = [run.encoder(clips, masks=c) for c in ctx]
+        preds = [run.predictor(z, c, t, mask_index=i) for i, (z, c, t) in enumerate(zip(context, ctx, tgt))]
+        prediction_loss = jepa_loss([p.float() for p in preds], targets, cfg.loss_exp)
+    loss, extra = prediction_loss, {}
+    if run.sigreg is not None:
+        reg = sigreg_loss(run, context, step)
+        loss = prediction_loss + cfg.sigreg.weight * reg
+        extra = {"prediction_loss": float(prediction_loss.detach()), "sigreg": float(reg.detach())}
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if not run.state.sharded:  # FSDP averages (reduce-scatters) gradients itself
@@ -294,7 +331,7 @@ def pretrain_step(run: Pretraining, batch: dict) -> dict:
     momentum = linear_between(step, cfg.max_steps, *cfg.ema)
     ema_update(run.target, run.encoder, momentum)
     metrics = {"loss": float(loss.detach()), "lr": lr, "wd": wd, "ema": momentum,
-               "skipped": int(batch.get("skipped", 0)), "target_std": float(h.std(dim=0).mean())}
+               "skipped": int(batch.get("skipped", 0)), "target_std": float(h.std(dim=0).mean()), **extra}
     if grad_norm is not None:
         metrics["grad_norm"] = grad_norm
     return metrics
