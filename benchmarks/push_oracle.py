@@ -202,7 +202,7 @@ def check_plan_run(plan_dir: Path, energy: bool = False) -> dict:
     budget = cfg.mpc.max_steps
     data = TrajectoryDataset(cfg.goals.dataset)
     by_id = {int(data.load(i).info.get("id", i)): i for i in range(len(data))}
-    env = make_env(cfg.env, image_size=cfg.image_size)
+    env = make_env(cfg.env, image_size=cfg.image_size, **cfg.env_options)
     counts = {"replay": [0, 0], "scripted pusher": [0, 0]}
     try:
         scorer = EnergyCheck(cfg, env) if energy else None

@@ -52,18 +52,22 @@ class CollectJob:
     image_size: int
     seed: int
     policy: str = "auto"
+    env_options: tuple[tuple[str, Any], ...] = ()  # keyword arguments of the env, as sorted items
     meta: dict | None = None  # the dataset's description: episodes are checked against its dims and size
 
 
-def env_metadata(name: str, env: Any, image_size: int) -> dict:
+def env_metadata(name: str, env: Any, image_size: int, env_options: dict | None = None) -> dict:
     """The dataset metadata of ``env``: dims from the env itself, semantics from the built-in table or
-    the env's own ``fps`` / ``state_semantics`` / ``action_semantics`` / ``action_kind`` attributes."""
+    the env's own ``fps`` / ``state_semantics`` / ``action_semantics`` / ``action_kind`` attributes;
+    ``env_options`` (the env's keyword arguments) when there are any."""
     known = ENV_META.get(name, {})
     meta = {"env": name, "image_size": image_size, "camera": "fixed workspace camera",
             "action_dim": int(np.prod(env.action_space.shape)), "state_dim": int(np.asarray(env.state()).size)}
     for key, default in (("fps", 10.0), ("action_kind", "delta"), ("state_semantics", "unspecified"),
                          ("action_semantics", "unspecified")):
         meta[key] = known.get(key, getattr(env, key, default))
+    if env_options:
+        meta["env_options"] = dict(env_options)
     return meta
 
 
@@ -77,16 +81,16 @@ def _policy(job: CollectJob, env, episode_id: int):
     return make_policy("smooth-random", env)
 
 
-_WORKER_ENVS: dict[tuple[str, int], Any] = {}
+_WORKER_ENVS: dict[tuple, Any] = {}
 
 
-def _worker_env(name: str, image_size: int):
-    """One env per process and (name, size): creating a MuJoCo env and its renderer is slow."""
-    key = (name, image_size)
+def _worker_env(job: CollectJob):
+    """One env per process and (name, size, options): creating a MuJoCo env and its renderer is slow."""
+    key = (job.env, job.image_size, job.env_options)
     if key not in _WORKER_ENVS:
         from eval.envs.registry import make_env
 
-        _WORKER_ENVS[key] = make_env(name, image_size=image_size)
+        _WORKER_ENVS[key] = make_env(job.env, image_size=job.image_size, **dict(job.env_options))
     return _WORKER_ENVS[key]
 
 
@@ -116,7 +120,7 @@ def collect_episode(env, policy, steps: int, seed: int) -> dict[str, np.ndarray]
 
 def _run_job(args: tuple[CollectJob, int]) -> dict:
     job, episode_id = args
-    env = _worker_env(job.env, job.image_size)
+    env = _worker_env(job)
     seed = job.seed + episode_id
     ep = collect_episode(env, _policy(job, env, episode_id), job.steps, seed)
     return write_episode_file(job.out, episode_id, ep["frames"], ep["states"], ep["actions"], {"seed": seed},
@@ -124,21 +128,25 @@ def _run_job(args: tuple[CollectJob, int]) -> dict:
 
 
 def collect(env: str, out: str | Path, episodes: int, steps: int, workers: int = 2, image_size: int = 64,
-            seed: int = 0, progress: bool = True, policy: str = "auto") -> TrajectoryWriter:
-    """Add ``episodes`` episodes of ``steps`` actions to the dataset at ``out`` (created if needed)."""
+            seed: int = 0, progress: bool = True, policy: str = "auto",
+            env_options: dict | None = None) -> TrajectoryWriter:
+    """Add ``episodes`` episodes of ``steps`` actions to the dataset at ``out`` (created if needed);
+    ``env_options`` are keyword arguments of the env (e.g. ``{"render": "visible"}`` for PushT)."""
     from eval.envs.registry import make_env
 
     if episodes < 1 or steps < 1 or image_size < 1 or workers < 0:
         raise InputError(f"collect needs episodes, steps and image size >= 1 and workers >= 0, got {episodes}, "
                          f"{steps}, {image_size}, {workers}")
-    probe = make_env(env, image_size=image_size)
+    options = dict(env_options or {})
+    probe = make_env(env, image_size=image_size, **options)
     try:
         probe.reset(seed=seed)
-        meta = env_metadata(env, probe, image_size)
+        meta = env_metadata(env, probe, image_size, options)
     finally:
         probe.close()
     writer = TrajectoryWriter(out, meta)
     job = CollectJob(env=env, out=str(out), steps=steps, image_size=image_size, seed=seed, policy=policy,
+                     env_options=tuple(sorted(options.items())),
                      meta={k: writer.index.get(k) for k in ("image_size", "state_dim", "action_dim")})
     ids = writer.reserve_ids(episodes)  # under the dataset's lock: a concurrent collector takes other ids
     with tqdm(total=episodes, desc=f"collect {env}", unit="episode", disable=not progress) as bar:
@@ -148,7 +156,7 @@ def collect(env: str, out: str | Path, episodes: int, steps: int, workers: int =
                     writer.add([entry])
                     bar.update(1)
             finally:  # in this process the env is not a worker's: close it now, not at interpreter exit
-                cached = _WORKER_ENVS.pop((env, image_size), None)
+                cached = _WORKER_ENVS.pop((env, image_size, job.env_options), None)
                 if cached is not None:
                     cached.close()
         else:
@@ -169,13 +177,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
     p.add_argument("--policy", default="auto", help="auto, a policy name or package.module:Class")
+    p.add_argument("--env-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a keyword argument of the env, e.g. render=visible for pusht (repeatable)")
     return p
+
+
+def parse_env_options(items: Sequence[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` as a dict; values are parsed as YAML scalars (``1``, ``0.5``, ``true``)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--env-option {item!r}: expected KEY=VALUE")
+        options[key] = yaml.safe_load(value)
+    return options
 
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     writer = collect(args.env, args.out, args.episodes, args.steps, args.workers, args.image_size, args.seed,
-                     policy=args.policy)
+                     policy=args.policy, env_options=parse_env_options(args.env_option))
     total = len(writer.index["episodes"])
     frames = sum(e["length"] for e in writer.index["episodes"])
     print(f"{args.out}: {total} episodes, {frames} frames ({args.episodes} added)")

@@ -11,6 +11,11 @@
 - **Goals from a simulator state** (:meth:`PushTEnv.set_goal_from_sim_state`): the block pose of a
   saved state becomes the goal and that state's rendering the goal image (the dataset-offset
   protocol); the drawn outline does not move.
+- **Rendering** (``render``): ``"env"`` is gym-pusht's own frame (drawn at 512 px, resized bilinearly);
+  ``"visible"`` draws the pusher as a disk of :data:`VISIBLE_AGENT_RADIUS` workspace px instead of its
+  15 px collision radius and resizes by area averaging, so at 64 px the pusher is about 8 px across
+  rather than 3 and the T's 30 px bars do not alias. Only the image changes; physics, states and
+  success are the env's own.
 - **Success**: DINO-WM's test against the goal pose: block position error < 20 px and angle error
   < pi/9.
 """
@@ -28,6 +33,9 @@ POSITION_TOLERANCE = 20.0
 ANGLE_TOLERANCE = np.pi / 9
 WORKSPACE_PX = 512.0
 STEP_PX = 64.0  # pusher target offset [px] per unit action
+VISIBLE_AGENT_RADIUS = 30.0  # [workspace px] the pusher's drawn radius under render="visible"
+AGENT_RGB = (65, 105, 225)  # gym-pusht's pusher colour (RoyalBlue)
+RENDERINGS = ("env", "visible")
 SIM_STATE_SIZE = 10  # pusher x, y, vx, vy; block x, y, angle, vx, vy, angular velocity
 
 
@@ -39,11 +47,15 @@ def _angle_error(a: float, b: float) -> float:
 class PushTEnv:
     """PushT with ``image_size`` square images; follows :class:`planners.protocol.GoalEnv`."""
 
-    def __init__(self, image_size: int = 64) -> None:
+    def __init__(self, image_size: int = 64, render: str = "env") -> None:
         import gym_pusht  # noqa: F401  (registers the env)
 
+        if render not in RENDERINGS:
+            raise ValueError(f"unknown PushT render {render!r}; choose from {RENDERINGS}")
         self.image_size = image_size
-        self._env = gym.make("gym_pusht/PushT-v0", obs_type="pixels_agent_pos",
+        self.render = render
+        obs_type = "pixels_agent_pos" if render == "env" else "state"  # "visible" draws its own frame
+        self._env = gym.make("gym_pusht/PushT-v0", obs_type=obs_type,
                              observation_width=image_size, observation_height=image_size)
         self._u = self._env.unwrapped
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -57,7 +69,7 @@ class PushTEnv:
         obs, _ = self._env.reset(seed=seed, options=options)
         self._goal_pose = np.asarray(self._u.goal_pose, dtype=np.float64).copy()
         self._goal_image = None
-        self._last_image = obs["pixels"].copy()
+        self._last_image = self._observation(obs)
         return self._last_image, self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -66,7 +78,7 @@ class PushTEnv:
             raise ValueError(f"PushT action must be 2 finite numbers, got {action!r}")
         target = np.asarray(self._u.agent.position) + STEP_PX * np.clip(action, -1.0, 1.0)
         obs, reward, _, truncated, _ = self._env.step(np.clip(target, 0.0, WORKSPACE_PX))
-        self._last_image = obs["pixels"].copy()
+        self._last_image = self._observation(obs)
         return self._last_image, float(reward), self.is_success(), bool(truncated), self._info()
 
     def close(self) -> None:
@@ -134,8 +146,21 @@ class PushTEnv:
         finally:
             self.set_sim_state(saved)
 
+    def _observation(self, obs: dict) -> np.ndarray:
+        return obs["pixels"].copy() if self.render == "env" else self._render()
+
     def _render(self) -> np.ndarray:
-        return np.asarray(self._u.get_obs()["pixels"]).copy()
+        """``[H, W, 3]`` uint8, the current frame under :attr:`render`."""
+        if self.render == "env":
+            return np.asarray(self._u.get_obs()["pixels"]).copy()
+        import cv2
+        import pygame
+
+        screen = self._u._draw()  # 512 x 512: goal outline, block, pusher
+        x, y = self._u.agent.position  # pygame's and pymunk's axes agree in gym-pusht's drawing
+        pygame.draw.circle(screen, AGENT_RGB, (round(x), round(y)), round(VISIBLE_AGENT_RADIUS))
+        full = np.transpose(np.array(pygame.surfarray.pixels3d(screen)), (1, 0, 2))
+        return cv2.resize(full, (self.image_size, self.image_size), interpolation=cv2.INTER_AREA)
 
     def _put_block(self, pose: np.ndarray) -> None:
         block = self._u.block

@@ -27,7 +27,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -67,7 +67,7 @@ class PlanConfig(Checked):
     """Attributes:
     world_model: a ``world_model.pt`` written by ``jepa train-ac`` (or a released model name).
     env: built-in env name (``fetch-reach``, ``fetch-push``, ``pusht``) or ``package.module:Class``;
-        image_size in pixels.
+        image_size in pixels; env_options: keyword arguments of the env (as the clips were collected).
     episodes, seed: number of goals and the first seed (env seeds for env goals; the draw of start
         frames for dataset goals; the solver's seeds).
     goals: where starts and goals come from (:class:`eval.planning.goals.GoalConfig`).
@@ -83,6 +83,7 @@ class PlanConfig(Checked):
 
     world_model: str = "runs/ac-tiny/world_model.pt"
     env: str = "fetch-reach"
+    env_options: dict[str, Any] = field(default_factory=dict)
     image_size: int = 64
     episodes: int = 20
     seed: int = 100_000
@@ -236,7 +237,7 @@ def run_benchmark(cfg: PlanConfig) -> tuple[PlanSummary, list[EpisodeRecord]]:
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     world_model = load_world_model(cfg.world_model, device=cfg.device)
-    env = make_env(cfg.env, image_size=cfg.image_size)
+    env = make_env(cfg.env, image_size=cfg.image_size, **cfg.env_options)
     try:
         check_model_fits_env(world_model, env)
         block = resolve_action_block(cfg, world_model)

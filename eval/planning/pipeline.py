@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from jepa.config import Checked, load_config, non_negative, positive, to_yaml
 from jepa.files import write_json
@@ -55,9 +55,11 @@ def bundled_config(path: str) -> str | None:
 class CollectStage(Checked):
     """Attributes: ``env`` (built-in name or import path), ``episodes``, ``steps`` (actions per
     episode), ``image_size`` [px], ``workers``, ``seed`` (episode ``i`` uses ``seed + i``), ``policy``
-    (``auto``, a name or an import path)."""
+    (``auto``, a name or an import path), ``env_options`` (keyword arguments of the env, e.g.
+    ``{render: visible}`` for PushT; planning uses the same)."""
 
     env: str = "fetch-reach"
+    env_options: dict[str, Any] = field(default_factory=dict)
     episodes: int = 400
     steps: int = 25
     image_size: int = 64
@@ -126,7 +128,8 @@ class Pipeline:
         have = len(read_index(out)["episodes"]) if (out / "index.json").exists() else 0
         if have < c.episodes:
             collect(c.env, out, c.episodes - have, c.steps, workers=c.workers, image_size=c.image_size,
-                    seed=c.seed + SEED_STRIDE * self.cfg.seed, progress=self.cfg.progress, policy=c.policy)
+                    seed=c.seed + SEED_STRIDE * self.cfg.seed, progress=self.cfg.progress, policy=c.policy,
+                    env_options=c.env_options)
         return out
 
     def eval_clips(self) -> Path:
@@ -137,7 +140,8 @@ class Pipeline:
         have = len(read_index(out)["episodes"]) if (out / "index.json").exists() else 0
         if have < e.episodes:
             collect(c.env, out, e.episodes - have, e.steps, workers=c.workers, image_size=c.image_size,
-                    seed=e.seed + SEED_STRIDE * self.cfg.seed, progress=self.cfg.progress, policy=c.policy)
+                    seed=e.seed + SEED_STRIDE * self.cfg.seed, progress=self.cfg.progress, policy=c.policy,
+                    env_options=c.env_options)
         return out
 
     # ------------------------------------------------------------------------------- configs
@@ -171,6 +175,7 @@ class Pipeline:
         pc.world_model = str(world_model)
         pc.out_dir = str(self.root / name)
         pc.env = self.cfg.collect.env
+        pc.env_options = dict(self.cfg.collect.env_options)
         pc.image_size = self.cfg.collect.image_size
         pc.progress = self.cfg.progress
         pc.seed += 1_000 * self.cfg.seed  # other held-out goals (and planner seeds) per seed

@@ -195,8 +195,9 @@ class TrajectoryWriter:
 
     ``meta`` describes the dataset: ``env``, ``fps``, ``image_size``, ``state_dim``, ``action_dim``
     (both required for a new dataset), ``state_semantics``, ``action_semantics`` (free text, units
-    included), ``camera``. An existing dataset must have the same ``env``, ``state_dim``, ``action_dim``
-    and ``image_size``.
+    included), ``camera``, ``env_options`` (the env's keyword arguments, e.g. its rendering). An existing
+    dataset must have the same ``env``, ``state_dim``, ``action_dim`` and ``image_size`` and, when
+    ``meta`` names an env, the same ``env_options`` (none = ``{}``): clips of two renderings never mix.
 
     Concurrency: :meth:`reserve_ids` and :meth:`add` hold the dataset's lock (``.index.lock``,
     ``fcntl.flock``) and re-read the index before they write it, so writers in several processes take
@@ -225,6 +226,10 @@ class TrajectoryWriter:
                 if key in self.meta and self.index.get(key) != self.meta[key]:
                     raise TrajectoryFormatError(f"{index_path}: existing dataset has {key}="
                                                 f"{self.index.get(key)!r}, new data {self.meta[key]!r}")
+            if "env" in self.meta and self.index.get("env_options", {}) != self.meta.get("env_options", {}):
+                raise TrajectoryFormatError(f"{index_path}: existing dataset has env_options="
+                                            f"{self.index.get('env_options', {})!r}, new data "
+                                            f"{self.meta.get('env_options', {})!r}")
         else:
             validate_meta(self.meta, f"{index_path} (new dataset)")
             self.index = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **self.meta, "episodes": []}

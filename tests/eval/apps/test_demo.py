@@ -61,3 +61,14 @@ def test_bare_jepa_demo_runs_the_configs_demo_yaml_settings():
     from jepa.config import load_config
 
     assert asdict(load_config(DemoConfig, None, [])) == asdict(load_config(DemoConfig, "configs/demo.yaml", []))
+
+
+def test_planning_uses_the_env_options_the_clips_were_collected_with(tmp_path):
+    from eval.planning.pipeline import Pipeline
+
+    cfg = tiny_demo(tmp_path)
+    cfg.collect.env, cfg.collect.env_options = "pusht", {"render": "visible"}
+    pc = Pipeline(cfg, tmp_path).plan_config(tmp_path / "ac" / "world_model.pt", "plan")
+    assert pc.env == "pusht" and pc.env_options == {"render": "visible"}
+    pc.env_options["render"] = "env"  # a copy: the pipeline's own config is left alone
+    assert cfg.collect.env_options == {"render": "visible"}

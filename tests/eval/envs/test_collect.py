@@ -7,8 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from eval.cli import main as cli_main
-from eval.envs.collect import collect
-from jepa.data.trajectories import TrajectoryDataset, TrajectoryWindows
+import pytest
+
+from eval.envs.collect import collect, parse_env_options
+from eval.envs.registry import make_env
+from jepa.data.trajectories import TrajectoryDataset, TrajectoryFormatError, TrajectoryWindows
+from jepa.errors import InputError
 from tests.helpers import REPO_ROOT
 
 
@@ -82,3 +86,23 @@ def test_two_concurrent_collectors_into_one_folder_give_the_union():
                 again = collect_episode(env, make_policy("smooth-random", env), 3, entry["seed"])
                 np.testing.assert_array_equal(ep.states, again["states"])
                 np.testing.assert_array_equal(ep.frames, again["frames"])
+
+
+def test_env_options_reach_the_env_and_the_index_and_renderings_never_mix(tmp_path):
+    out = tmp_path / "clips"
+    args = ["collect", "--env", "pusht", "--episodes", "2", "--steps", "3", "--out", str(out),
+            "--workers", "1", "--image-size", "32", "--env-option", "render=visible"]
+    assert cli_main(args) == 0
+    data = TrajectoryDataset(out)
+    assert data.index["env_options"] == {"render": "visible"}
+    env = make_env("pusht", image_size=32, render="visible")
+    try:
+        first, _ = env.reset(seed=data.episodes[0]["seed"])
+    finally:
+        env.close()
+    np.testing.assert_array_equal(data.load(0).frames[0], first)  # collected under the visible rendering
+    with pytest.raises(TrajectoryFormatError, match="env_options"):
+        collect("pusht", out, episodes=1, steps=3, workers=1, image_size=32, progress=False)
+    assert parse_env_options(["render=visible", "n=3", "on=true"]) == {"render": "visible", "n": 3, "on": True}
+    with pytest.raises(InputError, match="KEY=VALUE"):
+        parse_env_options(["render"])

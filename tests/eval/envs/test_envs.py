@@ -154,9 +154,9 @@ def red_pixels_of_block(image):
     return int(((image[..., 0] > 150) & (image[..., 1] < 80) & (image[..., 2] < 80)).sum())
 
 
-@pytest.mark.parametrize("name", ["fetch-push", "pusht"])
-def test_sim_states_restore_exactly_and_set_goals(name):
-    env = make_env(name, image_size=32)
+@pytest.mark.parametrize("name, options", [("fetch-push", {}), ("pusht", {}), ("pusht", {"render": "visible"})])
+def test_sim_states_restore_exactly_and_set_goals(name, options):
+    env = make_env(name, image_size=32, **options)
     try:
         env.reset(seed=1)
         rng = np.random.default_rng(0)
@@ -196,3 +196,33 @@ def test_pusht_actions_are_relative_moves_of_the_pusher():
             env.step(np.array([np.nan, 0.0]))
     finally:
         env.close()
+
+
+def _blue_pixels(image: np.ndarray) -> np.ndarray:
+    r, g, b = (image[..., i].astype(int) for i in range(3))
+    return (b > 150) & (r < 150) & (b - r > 60)  # the pusher's RoyalBlue, not the grey T or the green outline
+
+
+def test_pusht_visible_rendering_draws_a_larger_pusher_and_leaves_the_physics_alone():
+    plain, visible = make_env("pusht", image_size=64), make_env("pusht", image_size=64, render="visible")
+    try:
+        frames = []
+        for env in (plain, visible):
+            env.reset(seed=5)
+            rng = np.random.default_rng(1)
+            for _ in range(8):
+                image, *_ = env.step(rng.uniform(-1, 1, 2).astype(np.float32))
+            frames.append(image)
+        np.testing.assert_array_equal(plain.get_sim_state(), visible.get_sim_state())
+        assert plain.is_success() == visible.is_success()
+        blue_plain, blue_visible = _blue_pixels(frames[0]).sum(), _blue_pixels(frames[1]).sum()
+        assert blue_visible >= 3 * max(blue_plain, 1)  # radius 30 instead of 15 workspace px
+        ys, xs = np.nonzero(_blue_pixels(frames[1]))
+        centre = visible.state() * 64  # workspace units -> pixels
+        assert abs(xs.mean() - centre[0]) < 1.5 and abs(ys.mean() - centre[1]) < 1.5
+        np.testing.assert_array_equal(visible.image(), frames[1])  # the frame step() returned
+    finally:
+        plain.close()
+        visible.close()
+    with pytest.raises(ValueError, match="render"):
+        make_env("pusht", render="huge")
