@@ -5,10 +5,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
-from eval.cli import main as cli_main
 import pytest
 
+from eval.cli import main as cli_main
 from eval.envs.collect import collect, parse_env_options
 from eval.envs.registry import make_env
 from jepa.data.trajectories import TrajectoryDataset, TrajectoryFormatError, TrajectoryWindows
