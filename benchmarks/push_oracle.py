@@ -4,9 +4,11 @@ seed, exclusions), through the same env:
 
 - **replay**: the held-out episode's own recorded actions from t (the goal frame is where they
   led, so this checks that a restored start replays to its goal), then zero actions;
-- **scripted pusher**: :class:`eval.envs.policies.PushThroughPolicy` aimed at the goal position
-  (above and behind the block, descend, push through toward the goal; again from wherever the
-  block ends), without noise. An upper-bound reference for a planner that sees only images.
+- **scripted pusher** (Fetch envs, which expose the object's position): :class:`eval.envs.policies.PushThroughPolicy`
+  aimed at the goal position (above and behind the block, descend, push through toward the goal;
+  again from wherever the block ends), without noise. An upper-bound reference for a planner that
+  sees only images. PushT has no such controller here (its goal is a pose, not a position): its
+  rows report ``null``.
 
 With ``--energy`` it also asks where planning fails, at each start, over 302 candidate plans
 (:class:`EnergyCheck`: the replay as plan blocks, zero actions, 200 random plans drawn as the
@@ -203,7 +205,8 @@ def check_plan_run(plan_dir: Path, energy: bool = False) -> dict:
     data = TrajectoryDataset(cfg.goals.dataset)
     by_id = {int(data.load(i).info.get("id", i)): i for i in range(len(data))}
     env = make_env(cfg.env, image_size=cfg.image_size, **cfg.env_options)
-    counts = {"replay": [0, 0], "scripted pusher": [0, 0]}
+    scripted = hasattr(env, "achieved_position")  # the push-through controller needs the object's position
+    counts = {"replay": [0, 0], **({"scripted pusher": [0, 0]} if scripted else {})}
     try:
         scorer = EnergyCheck(cfg, env) if energy else None
         goals = Goals(env, cfg.goals, cfg.seed, budget)
@@ -213,8 +216,9 @@ def check_plan_run(plan_dir: Path, energy: bool = False) -> dict:
             if scorer is not None:
                 scorer(env, start, recorded)
             results = {"replay": _replay(env, recorded, budget)}
-            env.set_sim_state(saved)
-            results["scripted pusher"] = _scripted_push(env, budget)
+            if scripted:
+                env.set_sim_state(saved)
+                results["scripted pusher"] = _scripted_push(env, budget)
             for name, (reached, held) in results.items():
                 counts[name][0] += reached
                 counts[name][1] += held
@@ -222,6 +226,7 @@ def check_plan_run(plan_dir: Path, energy: bool = False) -> dict:
         env.close()
     return {"plan_run": str(plan_dir), "goals": cfg.episodes, "budget": budget,
             **{name: {"reached": r, "held": h} for name, (r, h) in counts.items()},
+            **({} if scripted else {"scripted pusher": None}),
             **({"energy": scorer.summary()} if scorer is not None else {})}
 
 
