@@ -47,7 +47,7 @@ from jepa.train.ac_init import freeze_parameters, init_world_model
 from jepa.train.ac_losses import ac_losses, copy_last_frame_error, rollout_error
 from jepa.train.batches import BatchStream, GlobalBatches, SkipBudget, first_readable
 from jepa.train.checkpointing import Checkpointer
-from jepa.train.distributed import all_reduce_gradients, init_distributed
+from jepa.train.distributed import all_reduce_gradients, finish_distributed, init_distributed, wait_for_all
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
 from jepa.train.optim import build_adamw, set_lr_wd
@@ -64,6 +64,9 @@ class ACDataConfig(Checked):
     ``source``. ``cache_features`` encodes every frame once into ``features/`` (small datasets);
     otherwise, and always for DROID and LeRobot, frames are encoded inside each training step.
     ``window``: frames per training window (0 = ``rollout_steps + 1``; the release uses 8).
+    ``window_stride`` (trajectory datasets): windows start every ``window_stride`` frames; set it to
+    ``frame_step`` on clips collected with ``jepa collect --hold frame_step``, so that each summed
+    action is one held action, as a planner's action block executes it.
     ``action_reduce`` (LeRobot): ``sum`` adds the delta actions between sampled frames, ``last`` takes
     the last absolute target. ``normalize``: per-dimension action/state normalisation stored in the
     world model (``null`` = on for LeRobot only)."""
@@ -78,6 +81,7 @@ class ACDataConfig(Checked):
     path: str = "runs/clips"
     frame_step: int = 1
     window: int = 0
+    window_stride: int = 1
     cache_features: bool = True
     droid_fps: float = 4.0
     droid_max_aspect: float = 1.35  # centre crop to at most this width/height before resizing (as released)
@@ -87,7 +91,7 @@ class ACDataConfig(Checked):
     max_skip_fraction: float = 0.5  # unreadable windows (videos) are skipped and counted; more than this stops
 
     def check(self) -> None:
-        positive(self, "frame_step", "droid_fps", "droid_max_aspect", "encode_batch")
+        positive(self, "frame_step", "window_stride", "droid_fps", "droid_max_aspect", "encode_batch")
         non_negative(self, "window", "num_workers", "val_episodes")
         in_range(self, "max_skip_fraction", 0.0, 1.0)
 
@@ -219,11 +223,12 @@ def encode_dataset(world: WorldModel, root: str, batch: int, cache_dir: Path, pr
 class FeatureWindows(torch.utils.data.Dataset):
     """Windows of ``window`` cached frames at ``frame_step``; actions summed between sampled frames."""
 
-    def __init__(self, feats: EpisodeFeatures, episodes: list[int], window: int, frame_step: int) -> None:
+    def __init__(self, feats: EpisodeFeatures, episodes: list[int], window: int, frame_step: int,
+                 stride: int = 1) -> None:
         self.feats, self.window, self.step = feats, window, frame_step
         self.episodes = episodes
         self.items = [(episodes[e], s) for e, s in
-                      window_starts([feats.z[i].shape[0] for i in episodes], window, frame_step)]
+                      window_starts([feats.z[i].shape[0] for i in episodes], window, frame_step, stride)]
         if not self.items:
             raise TrajectoryFormatError(f"no episode is long enough for {window} frames at step {frame_step} "
                                         "(data.window, data.frame_step)")
@@ -382,12 +387,12 @@ def build_windows(world: WorldModel, cfg: ACConfig, window: int, run_dir: Path):
         from jepa.data.trajectories import TrajectoryWindows
 
         train_eps, val_eps = split_episodes(len(TrajectoryDataset(d.path)), d.val_episodes)
-        train = raw(TrajectoryWindows(d.path, window, d.frame_step, train_eps))
-        return train, (raw(TrajectoryWindows(d.path, 5, d.frame_step, val_eps)) if val_eps else None)
+        train = raw(TrajectoryWindows(d.path, window, d.frame_step, train_eps, d.window_stride))
+        return train, (raw(TrajectoryWindows(d.path, 5, d.frame_step, val_eps, d.window_stride)) if val_eps else None)
     feats = encode_dataset(world, d.path, d.encode_batch, run_dir / "features", cfg.meta.progress)
     train_eps, val_eps = split_episodes(len(feats.z), d.val_episodes)
-    train = FeatureWindows(feats, train_eps, window, d.frame_step)
-    return train, (FeatureWindows(feats, val_eps, 5, d.frame_step) if val_eps else None)
+    train = FeatureWindows(feats, train_eps, window, d.frame_step, d.window_stride)
+    return train, (FeatureWindows(feats, val_eps, 5, d.frame_step, d.window_stride) if val_eps else None)
 
 
 def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
@@ -438,6 +443,7 @@ def train_ac(cfg: ACConfig) -> tuple[WorldModel, dict]:
     if info.is_main:
         write_json(run_dir / "validation.json", report)
         world.save(run_dir / "world_model.pt")
+    wait_for_all(info)  # every rank returns after rank 0 has written the world model
     return world, report
 
 
@@ -449,6 +455,7 @@ def main(argv: Sequence[str]) -> int:
     cfg, args = parse_config(p, ACConfig, argv)
     cfg.meta.allow_changed = cfg.meta.allow_changed or args.allow_changed
     _, report = train_ac(cfg)
+    finish_distributed()
     print(f"world model: {Path(cfg.meta.run_dir) / 'world_model.pt'}")
     for k, v in report.items():
         print(f"  {k}: {v:.4f}")

@@ -33,6 +33,22 @@ def init_distributed(device: torch.device) -> DistInfo:
                     local_rank=int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def wait_for_all(info: DistInfo) -> None:
+    """Barrier over the processes (nothing in a single-process run). Training ends with it, so no rank
+    returns (and exits) while rank 0 is still writing the final checkpoint: a gloo process that
+    exits while its peer is still working can abort at interpreter shutdown."""
+    if info.world_size > 1 and dist.is_initialized():
+        dist.barrier()
+
+
+def finish_distributed() -> None:
+    """End of a ``torchrun`` process: wait for every rank, then destroy the process group (a no-op
+    when there is none). The command entry points call it after their last collective."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def all_reduce_gradients(modules: Sequence[nn.Module], info: DistInfo) -> None:
     """Average gradients over processes (one flat all-reduce; same result as DDP)."""
     if info.world_size <= 1:

@@ -37,7 +37,14 @@ from jepa.models.predictor import MaskedPredictor
 from jepa.models.vit import VisionTransformer, ViTArchConfig, feature_layer_norm
 from jepa.train.batches import BatchStream, ClipDataset, GlobalBatches
 from jepa.train.checkpointing import Checkpointer
-from jepa.train.distributed import DistInfo, all_reduce_gradients, init_distributed, shard_fsdp
+from jepa.train.distributed import (
+    DistInfo,
+    all_reduce_gradients,
+    finish_distributed,
+    init_distributed,
+    shard_fsdp,
+    wait_for_all,
+)
 from jepa.train.ema import ema_update
 from jepa.train.logging import MetricsLogger
 from jepa.train.loop import TrainState, train_loop
@@ -354,6 +361,7 @@ def run_pretraining(cfg: PretrainConfig) -> Pretraining:
     train_loop(run.state, lambda state, batch: pretrain_step(run, batch), run.loader_factory,
                run.batches.per_epoch, cfg.optimization.max_steps, checkpointer, logger, config=config,
                log_every=cfg.meta.log_every, is_main=run.info.is_main, progress=cfg.meta.progress)
+    wait_for_all(run.info)  # every rank returns after rank 0 has written the final checkpoint
     return run
 
 
@@ -371,4 +379,5 @@ def main(argv: Sequence[str]) -> int:
                 f"nothing to do: the run is at step {run.state.step} >= optimization.max_steps="
                 f"{cfg.optimization.max_steps}")
         print(f"{done}; checkpoint: {latest if latest.exists() else 'none written'}")
+    finish_distributed()
     return 0

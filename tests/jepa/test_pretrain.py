@@ -10,6 +10,7 @@ import torch.multiprocessing as mp
 
 from jepa.config import load_config
 from jepa.train import pretrain as pt
+from jepa.train.distributed import finish_distributed
 from tests.helpers import write_moving_bars
 
 
@@ -110,7 +111,7 @@ def _dist_worker(rank, world, port, overrides):
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     pt.run_pretraining(load_config(pt.PretrainConfig, None, overrides))
-    torch.distributed.destroy_process_group()
+    finish_distributed()
 
 
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
