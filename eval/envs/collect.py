@@ -54,12 +54,14 @@ class CollectJob:
     policy: str = "auto"
     env_options: tuple[tuple[str, Any], ...] = ()  # keyword arguments of the env, as sorted items
     meta: dict | None = None  # the dataset's description: episodes are checked against its dims and size
+    hold: int = 1  # env steps each policy action is held for (HeldActions)
 
 
-def env_metadata(name: str, env: Any, image_size: int, env_options: dict | None = None) -> dict:
+def env_metadata(name: str, env: Any, image_size: int, env_options: dict | None = None, hold: int = 1) -> dict:
     """The dataset metadata of ``env``: dims from the env itself, semantics from the built-in table or
     the env's own ``fps`` / ``state_semantics`` / ``action_semantics`` / ``action_kind`` attributes;
-    ``env_options`` (the env's keyword arguments) when there are any."""
+    ``env_options`` (the env's keyword arguments) when there are any; ``action_hold`` when the
+    policy's actions are held for ``hold`` > 1 env steps."""
     known = ENV_META.get(name, {})
     meta = {"env": name, "image_size": image_size, "camera": "fixed workspace camera",
             "action_dim": int(np.prod(env.action_space.shape)), "state_dim": int(np.asarray(env.state()).size)}
@@ -68,17 +70,21 @@ def env_metadata(name: str, env: Any, image_size: int, env_options: dict | None 
         meta[key] = known.get(key, getattr(env, key, default))
     if env_options:
         meta["env_options"] = dict(env_options)
+    if hold > 1:
+        meta["action_hold"] = int(hold)
     return meta
 
 
 def _policy(job: CollectJob, env, episode_id: int):
-    from eval.envs.policies import default_policy, make_policy
+    from eval.envs.policies import HeldActions, default_policy, make_policy
 
     if job.policy != "auto":
-        return make_policy(job.policy, env)
-    if job.env in ENV_META:
-        return default_policy(job.env, env, episode_id)
-    return make_policy("smooth-random", env)
+        policy = make_policy(job.policy, env)
+    elif job.env in ENV_META:
+        policy = default_policy(job.env, env, episode_id)
+    else:
+        policy = make_policy("smooth-random", env)
+    return HeldActions(policy, job.hold) if job.hold > 1 else policy
 
 
 _WORKER_ENVS: dict[tuple, Any] = {}
@@ -129,24 +135,26 @@ def _run_job(args: tuple[CollectJob, int]) -> dict:
 
 def collect(env: str, out: str | Path, episodes: int, steps: int, workers: int = 2, image_size: int = 64,
             seed: int = 0, progress: bool = True, policy: str = "auto",
-            env_options: dict | None = None) -> TrajectoryWriter:
+            env_options: dict | None = None, hold: int = 1) -> TrajectoryWriter:
     """Add ``episodes`` episodes of ``steps`` actions to the dataset at ``out`` (created if needed);
-    ``env_options`` are keyword arguments of the env (e.g. ``{"render": "visible"}`` for PushT)."""
+    ``env_options`` are keyword arguments of the env (e.g. ``{"render": "visible"}`` for PushT);
+    ``hold``: env steps each policy action is held for (recorded as the dataset's ``action_hold``;
+    a dataset never mixes two holds)."""
     from eval.envs.registry import make_env
 
-    if episodes < 1 or steps < 1 or image_size < 1 or workers < 0:
-        raise InputError(f"collect needs episodes, steps and image size >= 1 and workers >= 0, got {episodes}, "
-                         f"{steps}, {image_size}, {workers}")
+    if episodes < 1 or steps < 1 or image_size < 1 or workers < 0 or hold < 1:
+        raise InputError(f"collect needs episodes, steps, image size and hold >= 1 and workers >= 0, got "
+                         f"{episodes}, {steps}, {image_size}, {hold}, {workers}")
     options = dict(env_options or {})
     probe = make_env(env, image_size=image_size, **options)
     try:
         probe.reset(seed=seed)
-        meta = env_metadata(env, probe, image_size, options)
+        meta = env_metadata(env, probe, image_size, options, hold)
     finally:
         probe.close()
     writer = TrajectoryWriter(out, meta)
     job = CollectJob(env=env, out=str(out), steps=steps, image_size=image_size, seed=seed, policy=policy,
-                     env_options=tuple(sorted(options.items())),
+                     env_options=tuple(sorted(options.items())), hold=int(hold),
                      meta={k: writer.index.get(k) for k in ("image_size", "state_dim", "action_dim")})
     ids = writer.reserve_ids(episodes)  # under the dataset's lock: a concurrent collector takes other ids
     with tqdm(total=episodes, desc=f"collect {env}", unit="episode", disable=not progress) as bar:
@@ -177,6 +185,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
     p.add_argument("--policy", default="auto", help="auto, a policy name or package.module:Class")
+    p.add_argument("--hold", type=int, default=1, metavar="K",
+                   help="hold each policy action for K env steps (action repeat; match the AC frame step)")
     p.add_argument("--env-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword argument of the env, e.g. render=visible for pusht (repeatable)")
     return p
@@ -198,7 +208,7 @@ def parse_env_options(items: Sequence[str]) -> dict[str, Any]:
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     writer = collect(args.env, args.out, args.episodes, args.steps, args.workers, args.image_size, args.seed,
-                     policy=args.policy, env_options=parse_env_options(args.env_option))
+                     policy=args.policy, env_options=parse_env_options(args.env_option), hold=args.hold)
     total = len(writer.index["episodes"])
     frames = sum(e["length"] for e in writer.index["episodes"])
     print(f"{args.out}: {total} episodes, {frames} frames ({args.episodes} added)")

@@ -12,7 +12,8 @@ unit action: 0.05 m for the Fetch arm, 0.125 workspace widths for PushT).
 - :class:`PushTPolicy` (PushT): the same idea for the T block, mixed with random drifts.
 
 :func:`make_policy` builds one by name, or by import path ``"package.module:Class"`` (called with the
-env); :func:`default_policy` is each built-in env's mix.
+env); :func:`default_policy` is each built-in env's mix. :class:`HeldActions` makes any of them hold
+each action for ``k`` env steps (``jepa collect --hold k``).
 """
 
 from __future__ import annotations
@@ -155,6 +156,31 @@ class PushTPolicy:
             delta = self.targets[self.phase] - state[:2]
         a = np.clip(self.gain * delta / self.step + rng.normal(0, self.noise, 2), -1, 1)
         return a.astype(np.float32)
+
+
+class HeldActions:
+    """``policy`` asked every ``hold`` env steps, its action repeated in between (action repeat).
+
+    With ``hold`` equal to the world model's frame step and windows that start on those boundaries
+    (AC ``data.window_stride``), each training block is one constant action, which is exactly what a
+    planner's action block executes (:class:`planners.base.PlanSpace`: ``action / block`` at each of
+    the ``block`` steps). Without it, a block sums actions that turn within it, and the same summed
+    action stands for different paths."""
+
+    def __init__(self, policy: Any, hold: int) -> None:
+        if int(hold) < 1:
+            raise InputError(f"action hold must be >= 1 env step, got {hold}")
+        self.policy, self.hold = policy, int(hold)
+
+    def reset(self, start: np.ndarray, rng: np.random.Generator) -> None:
+        self.policy.reset(start, rng)
+        self.t, self.action = 0, None
+
+    def __call__(self, state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.t % self.hold == 0:
+            self.action = self.policy(state, rng)
+        self.t += 1
+        return self.action
 
 
 def make_policy(name: str, env: Any) -> Any:

@@ -56,7 +56,8 @@ class CollectStage(Checked):
     """Attributes: ``env`` (built-in name or import path), ``episodes``, ``steps`` (actions per
     episode), ``image_size`` [px], ``workers``, ``seed`` (episode ``i`` uses ``seed + i``), ``policy``
     (``auto``, a name or an import path), ``env_options`` (keyword arguments of the env, e.g.
-    ``{render: visible}`` for PushT; planning uses the same)."""
+    ``{render: visible}`` for PushT; planning uses the same), ``hold`` (env steps each policy action
+    is held for in the training clips; the held-out goal clips are always collected with 1)."""
 
     env: str = "fetch-reach"
     env_options: dict[str, Any] = field(default_factory=dict)
@@ -66,9 +67,10 @@ class CollectStage(Checked):
     workers: int = 2
     seed: int = 0
     policy: str = "auto"
+    hold: int = 1
 
     def check(self) -> None:
-        positive(self, "episodes", "steps", "image_size", "workers")
+        positive(self, "episodes", "steps", "image_size", "workers", "hold")
         non_negative(self, "seed")
 
 
@@ -129,7 +131,7 @@ class Pipeline:
         if have < c.episodes:
             collect(c.env, out, c.episodes - have, c.steps, workers=c.workers, image_size=c.image_size,
                     seed=c.seed + SEED_STRIDE * self.cfg.seed, progress=self.cfg.progress, policy=c.policy,
-                    env_options=c.env_options)
+                    env_options=c.env_options, hold=c.hold)
         return out
 
     def eval_clips(self) -> Path:

@@ -197,7 +197,8 @@ class TrajectoryWriter:
     (both required for a new dataset), ``state_semantics``, ``action_semantics`` (free text, units
     included), ``camera``, ``env_options`` (the env's keyword arguments, e.g. its rendering). An existing
     dataset must have the same ``env``, ``state_dim``, ``action_dim`` and ``image_size`` and, when
-    ``meta`` names an env, the same ``env_options`` (none = ``{}``): clips of two renderings never mix.
+    ``meta`` names an env, the same ``env_options`` (none = ``{}``) and ``action_hold`` (env steps each
+    policy action was held for; none = 1): clips of two renderings or two holds never mix.
 
     Concurrency: :meth:`reserve_ids` and :meth:`add` hold the dataset's lock (``.index.lock``,
     ``fcntl.flock``) and re-read the index before they write it, so writers in several processes take
@@ -226,10 +227,10 @@ class TrajectoryWriter:
                 if key in self.meta and self.index.get(key) != self.meta[key]:
                     raise TrajectoryFormatError(f"{index_path}: existing dataset has {key}="
                                                 f"{self.index.get(key)!r}, new data {self.meta[key]!r}")
-            if "env" in self.meta and self.index.get("env_options", {}) != self.meta.get("env_options", {}):
-                raise TrajectoryFormatError(f"{index_path}: existing dataset has env_options="
-                                            f"{self.index.get('env_options', {})!r}, new data "
-                                            f"{self.meta.get('env_options', {})!r}")
+            for key, none in (("env_options", {}), ("action_hold", 1)):
+                if "env" in self.meta and self.index.get(key, none) != self.meta.get(key, none):
+                    raise TrajectoryFormatError(f"{index_path}: existing dataset has {key}="
+                                                f"{self.index.get(key, none)!r}, new data {self.meta.get(key, none)!r}")
         else:
             validate_meta(self.meta, f"{index_path} (new dataset)")
             self.index = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **self.meta, "episodes": []}
@@ -338,10 +339,14 @@ def dataset_identity(root: str | Path) -> dict:
             "image_size": index.get("image_size"), "sha256": digest}
 
 
-def window_starts(lengths: list[int], window: int, frame_step: int) -> list[tuple[int, int]]:
-    """All ``(episode, start)`` pairs whose window of ``window`` frames at ``frame_step`` fits."""
+def window_starts(lengths: list[int], window: int, frame_step: int, stride: int = 1) -> list[tuple[int, int]]:
+    """All ``(episode, start)`` pairs whose window of ``window`` frames at ``frame_step`` fits, with
+    starts every ``stride`` frames (``stride = frame_step`` on clips collected with actions held for
+    ``frame_step`` steps keeps every summed action one held action)."""
+    if stride < 1:
+        raise ValueError(f"window stride must be >= 1 frame, got {stride}")
     span = (window - 1) * frame_step
-    return [(e, s) for e, n in enumerate(lengths) for s in range(0, n - span)]
+    return [(e, s) for e, n in enumerate(lengths) for s in range(0, n - span, stride)]
 
 
 def slice_window(ep: Episode, start: int, window: int, frame_step: int) -> tuple[np.ndarray, ...]:
@@ -359,14 +364,15 @@ class TrajectoryWindows(Dataset):
     (datasets here are small; pass ``episodes`` to use a subset, e.g. a train/validation split).
     """
 
-    def __init__(self, root: str | Path, window: int, frame_step: int = 1, episodes: list[int] | None = None):
+    def __init__(self, root: str | Path, window: int, frame_step: int = 1, episodes: list[int] | None = None,
+                 stride: int = 1):
         if window < 2 or frame_step < 1:
             raise ValueError(f"window must be >= 2 and frame_step >= 1, got {window}, {frame_step}")
         self.data = TrajectoryDataset(root)
         chosen = list(range(len(self.data))) if episodes is None else list(episodes)
         self.episodes = [self.data.load(i) for i in chosen]
         self.window, self.frame_step = window, frame_step
-        self.items = window_starts([len(e) for e in self.episodes], window, frame_step)
+        self.items = window_starts([len(e) for e in self.episodes], window, frame_step, stride)
         if not self.items:
             raise TrajectoryFormatError(f"{root}: no episode is long enough for {window} frames at step {frame_step}")
 

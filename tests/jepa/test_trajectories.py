@@ -8,6 +8,7 @@ from jepa.data.trajectories import (
     TrajectoryFormatError,
     TrajectoryWindows,
     TrajectoryWriter,
+    window_starts,
 )
 
 META = {"env": "toy", "fps": 10.0, "image_size": 8, "state_dim": 3, "action_dim": 2,
@@ -50,6 +51,15 @@ def test_windows_with_frame_step_sum_actions(tmp_path):
     np.testing.assert_array_equal(item["frames"].permute(0, 2, 3, 1).numpy(), frames[[1, 3, 5]])
     np.testing.assert_array_equal(item["states"].numpy(), states[[1, 3, 5]])
     np.testing.assert_allclose(item["actions"].numpy(), [actions[1] + actions[2], actions[3] + actions[4]], rtol=1e-6)
+
+
+def test_window_stride_keeps_starts_on_block_boundaries(tmp_path):
+    write(tmp_path, n=2, t=11)
+    ds = TrajectoryWindows(tmp_path, window=3, frame_step=2, stride=2)
+    assert [(it["episode"], it["start"]) for it in ds] == [(e, s) for e in range(2) for s in (0, 2, 4, 6)]
+    assert window_starts([11], 3, 2) == [(0, s) for s in range(7)]
+    with pytest.raises(ValueError, match="stride"):
+        window_starts([11], 3, 2, stride=0)
 
 
 def test_extending_keeps_old_episodes_and_rejects_mismatch(tmp_path):

@@ -105,3 +105,25 @@ def test_env_options_reach_the_env_and_the_index_and_renderings_never_mix(tmp_pa
     assert parse_env_options(["render=visible", "n=3", "on=true"]) == {"render": "visible", "n": 3, "on": True}
     with pytest.raises(InputError, match="KEY=VALUE"):
         parse_env_options(["render"])
+
+
+def test_held_actions_are_constant_within_aligned_blocks_and_holds_never_mix(tmp_path):
+    """``--hold 5``: the policy is asked every 5 env steps; each aligned block of 5 actions is one action,
+    so a window at frame step 5 starting on a block sums 5 x that action, and the index records the hold."""
+    out = tmp_path / "clips"
+    args = ["collect", "--env", "pusht", "--episodes", "2", "--steps", "20", "--out", str(out),
+            "--workers", "1", "--image-size", "16", "--hold", "5"]
+    assert cli_main(args) == 0
+    data = TrajectoryDataset(out)
+    assert data.index["action_hold"] == 5
+    for i in range(2):
+        blocks = data.load(i).actions.reshape(4, 5, -1)
+        np.testing.assert_array_equal(blocks, np.repeat(blocks[:, :1], 5, axis=1))
+        assert len({b.tobytes() for b in blocks[:, 0]}) >= 2  # the policy does choose a new action per block
+    windows = TrajectoryWindows(out, window=3, frame_step=5, stride=5)
+    assert [w["start"] for w in windows] == [0, 5, 10] * 2
+    np.testing.assert_allclose(windows[1]["actions"].numpy(), 5 * data.load(0).actions[[5, 10]], rtol=1e-6)
+    with pytest.raises(TrajectoryFormatError, match="action_hold"):
+        collect("pusht", out, episodes=1, steps=20, workers=1, image_size=16, progress=False)
+    with pytest.raises(InputError, match="hold"):
+        collect("pusht", tmp_path / "other", episodes=1, steps=20, workers=1, image_size=16, progress=False, hold=0)
