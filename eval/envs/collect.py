@@ -76,15 +76,13 @@ def env_metadata(name: str, env: Any, image_size: int, env_options: dict | None 
 
 
 def _policy(job: CollectJob, env, episode_id: int):
-    from eval.envs.policies import HeldActions, default_policy, make_policy
+    from eval.envs.policies import default_policy, make_policy
 
     if job.policy != "auto":
-        policy = make_policy(job.policy, env)
-    elif job.env in ENV_META:
-        policy = default_policy(job.env, env, episode_id)
-    else:
-        policy = make_policy("smooth-random", env)
-    return HeldActions(policy, job.hold) if job.hold > 1 else policy
+        return make_policy(job.policy, env, job.hold)
+    if job.env in ENV_META:
+        return default_policy(job.env, env, episode_id, job.hold)
+    return make_policy("smooth-random", env, job.hold)
 
 
 _WORKER_ENVS: dict[tuple, Any] = {}

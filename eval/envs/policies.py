@@ -56,10 +56,14 @@ class SmoothRandomPolicy:
 
 
 class WaypointPolicy:
-    """P-control toward random waypoints within ``radius`` of the start, with action noise."""
+    """P-control toward random waypoints within ``radius`` of the start, with action noise.
+    ``hold``: env steps each action will be held for (:class:`HeldActions`); the gain is divided by
+    it, so a held action covers about what ``hold`` per-step actions would."""
 
-    def __init__(self, radius: float = 0.2, gain: float = 10.0, noise: float = 0.2, z_range=(-0.1, 0.2)) -> None:
+    def __init__(self, radius: float = 0.2, gain: float = 10.0, noise: float = 0.2, z_range=(-0.1, 0.2),
+                 hold: int = 1) -> None:
         self.radius, self.gain, self.noise, self.z_range = radius, gain, noise, z_range
+        self.hold = int(hold)
 
     def reset(self, start: np.ndarray, rng: np.random.Generator) -> None:
         self.start = start[:3].copy()
@@ -77,7 +81,7 @@ class WaypointPolicy:
             self._new_waypoint(rng)
             self.grip = -self.grip
             delta = self.waypoint - state[:3]
-        a = np.clip(self.gain * delta + rng.normal(0, self.noise, 3), -1, 1)
+        a = np.clip(self.gain / self.hold * delta + rng.normal(0, self.noise, 3), -1, 1)
         return np.concatenate([a, [self.grip]]).astype(np.float32)
 
 
@@ -87,12 +91,12 @@ class PushThroughPolicy:
     metres of ``center`` (the goal region), and start over from wherever it ended.
 
     ``center=None`` pushes in a random direction from wherever the object is (it may then wander
-    off the table)."""
+    off the table). ``hold`` as in :class:`WaypointPolicy`."""
 
     def __init__(self, object_position, gain: float = 10.0, noise: float = 0.15,
-                 center: tuple[float, float] | None = (1.34, 0.75), region: float = 0.15) -> None:
+                 center: tuple[float, float] | None = (1.34, 0.75), region: float = 0.15, hold: int = 1) -> None:
         self.object_position = object_position
-        self.gain, self.noise = gain, noise
+        self.gain, self.noise, self.hold = gain, noise, int(hold)
         self.center = None if center is None else np.asarray(center, dtype=np.float64)
         self.region = region
 
@@ -121,19 +125,20 @@ class PushThroughPolicy:
                 self._plan(rng)
             target = self.targets[self.phase]
             delta = target - state[:3]
-        a = np.clip(self.gain * delta + rng.normal(0, self.noise, 3), -1, 1)
+        a = np.clip(self.gain / self.hold * delta + rng.normal(0, self.noise, 3), -1, 1)
         return np.concatenate([a, [-1.0]]).astype(np.float32)
 
 
 class PushTPolicy:
     """For PushT: the pusher goes to a random side of the T block and pushes through its centre
     toward a random point of the workspace, with noise; ``block_position`` gives the block centre in
-    state units (workspace / 512)."""
+    state units (workspace / 512). ``hold`` as in :class:`WaypointPolicy`; a phase still gives up
+    after 15 env steps."""
 
     def __init__(self, block_position, step: float, gain: float = 2.0, noise: float = 0.3,
-                 region: tuple[float, float] = (0.25, 0.75)) -> None:
+                 region: tuple[float, float] = (0.25, 0.75), hold: int = 1) -> None:
         self.block_position = block_position
-        self.step, self.gain, self.noise, self.region = step, gain, noise, region
+        self.step, self.gain, self.noise, self.region, self.hold = step, gain, noise, region, int(hold)
 
     def reset(self, start: np.ndarray, rng: np.random.Generator) -> None:
         self._plan(rng)
@@ -148,13 +153,13 @@ class PushTPolicy:
 
     def __call__(self, state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         delta = self.targets[self.phase] - state[:2]
-        self.count += 1
+        self.count += self.hold
         if np.linalg.norm(delta) < 0.03 or self.count > 15:
             self.phase, self.count = self.phase + 1, 0
             if self.phase == len(self.targets):
                 self._plan(rng)
             delta = self.targets[self.phase] - state[:2]
-        a = np.clip(self.gain * delta / self.step + rng.normal(0, self.noise, 2), -1, 1)
+        a = np.clip(self.gain / self.hold * delta / self.step + rng.normal(0, self.noise, 2), -1, 1)
         return a.astype(np.float32)
 
 
@@ -183,29 +188,36 @@ class HeldActions:
         return self.action
 
 
-def make_policy(name: str, env: Any) -> Any:
+def make_policy(name: str, env: Any, hold: int = 1) -> Any:
     """A policy by name (``smooth-random``, ``waypoint``, ``push-through``, ``pusht-push``) or import
-    path ``"package.module:Class"`` (constructed as ``Class(env)``)."""
+    path ``"package.module:Class"`` (constructed as ``Class(env)``). ``hold`` > 1: the policy's actions
+    are held for that many env steps (:class:`HeldActions`), and the built-in controllers scale their
+    gains to it."""
     step = float(getattr(env, "position_step", FETCH_STEP))
     dims = int(getattr(env, "position_dims", 3))
     builtins = {
         "smooth-random": lambda: SmoothRandomPolicy(step=step, dims=dims, gripper=dims == 3,
                                                     radius=0.2 if dims == 3 else 0.25),
-        "waypoint": lambda: WaypointPolicy(),
-        "push-through": lambda: PushThroughPolicy(env.achieved_position),
-        "pusht-push": lambda: PushTPolicy(lambda: env.block_pose()[:2] / 512.0, step),
+        "waypoint": lambda: WaypointPolicy(hold=hold),
+        "push-through": lambda: PushThroughPolicy(env.achieved_position, hold=hold),
+        "pusht-push": lambda: PushTPolicy(lambda: env.block_pose()[:2] / 512.0, step, hold=hold),
     }
     if name in builtins:
-        return builtins[name]()
+        return held(builtins[name](), hold)
     if ":" not in name:
         raise InputError(f"unknown policy {name!r}; choose from {sorted(builtins)} or an import path "
                          "'package.module:Class'")
     from eval.envs.registry import import_object
 
-    return import_object(name, "policy")(env)
+    return held(import_object(name, "policy")(env), hold)
 
 
-def default_policy(env_name: str, env: Any, episode_id: int) -> Any:
+def held(policy: Any, hold: int) -> Any:
+    """``policy`` with its actions held for ``hold`` env steps (itself when ``hold`` is 1)."""
+    return HeldActions(policy, hold) if hold != 1 else policy
+
+
+def default_policy(env_name: str, env: Any, episode_id: int, hold: int = 1) -> Any:
     """The built-in exploration mix of ``env_name`` for episode ``episode_id``:
 
     - ``fetch-reach``: smooth random (even ids) and waypoints (odd ids);
@@ -213,7 +225,7 @@ def default_policy(env_name: str, env: Any, episode_id: int) -> Any:
     - ``pusht``: pushes for 2 of every 3 episodes, else smooth random motion.
     """
     if env_name == "pusht":
-        return make_policy("pusht-push" if episode_id % 3 != 2 else "smooth-random", env)
+        return make_policy("pusht-push" if episode_id % 3 != 2 else "smooth-random", env, hold)
     if env_name == "fetch-push" and episode_id % 3 != 2:
-        return make_policy("push-through", env)
-    return SmoothRandomPolicy() if episode_id % 2 == 0 else WaypointPolicy()
+        return make_policy("push-through", env, hold)
+    return held(SmoothRandomPolicy() if episode_id % 2 == 0 else WaypointPolicy(hold=hold), hold)

@@ -125,5 +125,15 @@ def test_held_actions_are_constant_within_aligned_blocks_and_holds_never_mix(tmp
     np.testing.assert_allclose(windows[1]["actions"].numpy(), 5 * data.load(0).actions[[5, 10]], rtol=1e-6)
     with pytest.raises(TrajectoryFormatError, match="action_hold"):
         collect("pusht", out, episodes=1, steps=20, workers=1, image_size=16, progress=False)
+    from eval.envs.policies import HeldActions, PushTPolicy, make_policy
+
+    env = make_env("pusht", image_size=16)
+    try:  # the built-in controllers plan for the hold: their gain is divided by it
+        policy = make_policy("pusht-push", env, hold=5)
+        assert isinstance(policy, HeldActions) and isinstance(policy.policy, PushTPolicy)
+        assert policy.hold == 5 and policy.policy.hold == 5
+        assert isinstance(make_policy("pusht-push", env), PushTPolicy)
+    finally:
+        env.close()
     with pytest.raises(InputError, match="hold"):
         collect("pusht", tmp_path / "other", episodes=1, steps=20, workers=1, image_size=16, progress=False, hold=0)
