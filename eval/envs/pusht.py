@@ -73,13 +73,28 @@ class PushTEnv:
         return self._last_image, self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        obs, reward, _, truncated, _ = self._env.step(self._target(action))
+        self._last_image = self._observation(obs)
+        return self._last_image, float(reward), self.is_success(), bool(truncated), self._info()
+
+    def step_sim_only(self, action: np.ndarray) -> None:
+        """Apply an action with the same physics as :meth:`step`, past the gymnasium wrappers.
+
+        Planning with the simulator (:mod:`eval.planning.true_dynamics`) steps thousands of candidate
+        actions from a restored state; through the wrappers they would count toward gym-pusht's
+        300-step time limit and truncate the episode being executed. No frame is kept: the next
+        :meth:`image` renders the new state.
+        """
+        self._u.step(self._target(action))
+        self._last_image = None
+
+    def _target(self, action: np.ndarray) -> np.ndarray:
+        """A relative move ``[2]`` in [-1, 1] -> the pusher's absolute target [workspace px]."""
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (2,) or not np.all(np.isfinite(action)):
             raise ValueError(f"PushT action must be 2 finite numbers, got {action!r}")
         target = np.asarray(self._u.agent.position) + STEP_PX * np.clip(action, -1.0, 1.0)
-        obs, reward, _, truncated, _ = self._env.step(np.clip(target, 0.0, WORKSPACE_PX))
-        self._last_image = self._observation(obs)
-        return self._last_image, float(reward), self.is_success(), bool(truncated), self._info()
+        return np.clip(target, 0.0, WORKSPACE_PX)
 
     def close(self) -> None:
         self._env.close()

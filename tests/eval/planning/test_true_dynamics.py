@@ -71,3 +71,24 @@ def test_simulator_dynamics_needs_an_env_that_saves_its_state_and_the_config_che
     with pytest.raises(InputError, match="get_sim_state"):
         SimulatorDynamics(make_world_model(), NoState(), None)
     assert_config_rejects(PlanConfig, "dynamics=oracle", "dynamics", "oracle")
+
+
+def test_pusht_candidates_do_not_count_toward_the_executed_episode_and_match_its_physics():
+    """gym-pusht truncates after 300 wrapped steps: simulating 320 candidate steps must leave the
+    executed episode untruncated, and a simulated plan must show what executing it shows."""
+    env = make_env("pusht", image_size=32, render="visible")
+    env.reset(seed=3)
+    wm = make_world_model()  # only its encoder is used
+    space = plan_space_for_env(env, 2, [1.0], {}, 2)
+    sim = SimulatorDynamics(wm, env, space)
+    plans = space.project(torch.rand(80, 2, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    z, states = sim.rollout(None, None, plans)
+    assert sim.env_steps == 80 * 2 * 2 > 300
+    for h, action in enumerate(plans[-1]):
+        for env_action in space.env_actions(action, env.action_space):
+            image, _, _, truncated, _ = env.step(env_action)
+            assert not truncated
+        np.testing.assert_allclose(states[-1, h].numpy(), env.state(), atol=1e-6)
+        torch.testing.assert_close(z[-1, h], wm.encode(image[None])[0])
+    assert sim.outcomes[-1].distance == pytest.approx(env.distance_to_goal())
+    env.close()
